@@ -1,0 +1,306 @@
+//! The one implementation of [`Selector`], generic over a kernel [`Poller`].
+//!
+//! Python's `selectors` writes the bookkeeping (argument checks, the key map,
+//! masking of ready events) once in `_BaseSelectorImpl` and each backend adds
+//! its system calls. So do we: a backend crate implements [`Poller`] — the
+//! system calls and nothing else — and its selector is
+//! `BaseSelector<ItsPoller, F, T>`. Every backend therefore checks arguments
+//! in the same order, returns the same errors, keeps the same strong
+//! guarantee on failure and behaves the same after close, by construction.
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
+
+use crate::timeout::Deadline;
+use crate::{Error, Events, FileObject, Ready, Result, Selector, SelectorKey, SelectorMap};
+
+/// The system calls of one backend: the contract between
+/// [`BaseSelector`] and a kernel interface.
+///
+/// [`BaseSelector`] validates every argument before calling in, and calls
+/// `register`/`modify`/`unregister` only in a consistent order: `register` for
+/// a descriptor not registered, `modify` and `unregister` for one that is
+/// (with the events it was registered with).
+pub trait Poller {
+    /// The backend's name, as [`Selector::backend`] reports it.
+    const NAME: &'static str;
+
+    /// Opens the kernel object (close-on-exec), or prepares the buffers.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's, e.g. `EMFILE`.
+    fn new() -> io::Result<Self>
+    where
+        Self: Sized;
+
+    /// The first descriptor value this backend cannot watch, if it has such a
+    /// limit (`select(2)` where the platform caps it at `FD_SETSIZE`).
+    fn fd_limit(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// Starts watching `fd` (non-negative, not registered, below
+    /// [`fd_limit`](Poller::fd_limit)) for `events` (not empty).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's refusal; the poller must then be as it was.
+    fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()>;
+
+    /// Changes `fd`'s events from `old` to `new` (both non-empty, different).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's refusal; the poller must then still watch `fd` for `old`.
+    fn modify(&mut self, fd: RawFd, old: Events, new: Events) -> io::Result<()>;
+
+    /// Stops watching `fd`, registered for `events`. Infallible: the kernel
+    /// may already have forgotten `fd` (closed by its owner, or its number
+    /// reused), and that is not an error.
+    fn unregister(&mut self, fd: RawFd, events: Events);
+
+    /// Waits once (one system call) for `timeout` (`None`: block) and pushes
+    /// `(fd, events)` for every ready descriptor onto `ready`, which is empty
+    /// on entry. The events need not be masked by the registered ones; each
+    /// descriptor must appear at most once.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's, including `EINTR` (the caller retries).
+    fn wait(
+        &mut self,
+        ready: &mut Vec<(RawFd, Events)>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()>;
+
+    /// Releases what the poller can release once every registration has been
+    /// unregistered by [`Selector::close`]. The kernel object itself is
+    /// released on drop.
+    fn close(&mut self) {}
+}
+
+/// A [`Selector`] over the kernel interface `P`; every backend's selector is
+/// one (`EpollSelector<F, T>` is `BaseSelector<Epoll, F, T>`).
+///
+/// `F` is the file object type ([`RawFd`] by default) and `T` the user data
+/// (`()` by default).
+pub struct BaseSelector<P, F = RawFd, T = ()> {
+    poller: P,
+    map: SelectorMap<F, T>,
+    /// The ready list of the last [`Selector::select`], kept for its capacity.
+    ready: Vec<(RawFd, Events)>,
+    closed: bool,
+    _marker: PhantomData<fn(F) -> F>,
+}
+
+impl<P: Poller, F, T> BaseSelector<P, F, T> {
+    /// Opens a selector.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's, when it cannot create the backend's object (`EMFILE`…).
+    pub fn new() -> Result<Self> {
+        Ok(BaseSelector {
+            poller: P::new()?,
+            map: SelectorMap::default(),
+            ready: Vec::new(),
+            closed: false,
+            _marker: PhantomData,
+        })
+    }
+
+    /// The kernel interface, for backend-specific queries.
+    pub fn poller(&self) -> &P {
+        &self.poller
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.closed {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn set_events(&mut self, fd: RawFd, events: Events) -> Result<&mut SelectorKey<F, T>> {
+        self.ensure_open()?;
+        if events.is_empty() {
+            return Err(Error::InvalidEvents);
+        }
+        let key = self.map.get_mut(fd).ok_or(Error::NotRegistered(fd))?;
+        let old = key.events();
+        if old != events {
+            // On failure the key is untouched and the poller still watches
+            // `old`: the strong guarantee.
+            self.poller.modify(fd, old, events)?;
+            key.set_events(events);
+        }
+        Ok(key)
+    }
+}
+
+/// Waits with the PEP 475 policy: a wait interrupted by a signal, or ended
+/// early with nothing ready, is resumed with the time left; then the ready
+/// list is masked by the registered events.
+fn wait_into<P: Poller, F, T>(
+    poller: &mut P,
+    map: &SelectorMap<F, T>,
+    ready: &mut Vec<(RawFd, Events)>,
+    timeout: Option<Duration>,
+) -> Result<()> {
+    let deadline = Deadline::new(timeout);
+    let mut next = timeout;
+    loop {
+        ready.clear();
+        match poller.wait(ready, next) {
+            Ok(()) if !ready.is_empty() || !deadline.may_wait_again() => break,
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => {
+                ready.clear();
+                return Err(err.into());
+            }
+        }
+        match deadline.remaining() {
+            Some(left) => next = left,
+            None => {
+                ready.clear();
+                break;
+            }
+        }
+    }
+    ready.retain_mut(|(fd, events)| match map.events(*fd) {
+        Some(registered) => {
+            *events &= registered;
+            !events.is_empty()
+        }
+        None => false,
+    });
+    Ok(())
+}
+
+impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
+    fn register(&mut self, fileobj: F, events: Events, data: T) -> Result<&SelectorKey<F, T>> {
+        self.ensure_open()?;
+        if events.is_empty() {
+            return Err(Error::InvalidEvents);
+        }
+        let fd = fileobj.fileno();
+        if fd < 0 {
+            return Err(Error::InvalidFd(fd));
+        }
+        if let Some(limit) = self.poller.fd_limit() {
+            if fd >= limit {
+                return Err(Error::FdOutOfRange { fd, limit });
+            }
+        }
+        if self.map.contains(fd) {
+            return Err(Error::AlreadyRegistered(fd));
+        }
+        self.poller.register(fd, events)?;
+        Ok(self.map.insert(SelectorKey::new(fileobj, fd, events, data)))
+    }
+
+    fn unregister(&mut self, fd: RawFd) -> Result<SelectorKey<F, T>> {
+        self.ensure_open()?;
+        let key = self.map.remove(fd).ok_or(Error::NotRegistered(fd))?;
+        self.poller.unregister(fd, key.events());
+        Ok(key)
+    }
+
+    fn modify(&mut self, fd: RawFd, events: Events, data: T) -> Result<&SelectorKey<F, T>> {
+        let key = self.set_events(fd, events)?;
+        *key.data_mut() = data;
+        Ok(key)
+    }
+
+    fn modify_events(&mut self, fd: RawFd, events: Events) -> Result<&SelectorKey<F, T>> {
+        self.set_events(fd, events).map(|key| &*key)
+    }
+
+    #[inline]
+    fn select(&mut self, timeout: Option<Duration>) -> Result<Ready<'_, F, T>> {
+        self.ensure_open()?;
+        wait_into(&mut self.poller, &self.map, &mut self.ready, timeout)?;
+        Ok(Ready::new(&self.map, &self.ready))
+    }
+
+    #[inline]
+    fn select_into(
+        &mut self,
+        ready: &mut Vec<(RawFd, Events)>,
+        timeout: Option<Duration>,
+    ) -> Result<usize> {
+        ready.clear();
+        self.ensure_open()?;
+        wait_into(&mut self.poller, &self.map, ready, timeout)?;
+        Ok(ready.len())
+    }
+
+    fn close(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        for key in self.map.iter() {
+            self.poller.unregister(key.fd(), key.events());
+        }
+        self.map.clear();
+        self.ready = Vec::new();
+        self.poller.close();
+        Ok(())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    #[inline]
+    fn get_key(&self, fd: RawFd) -> Result<&SelectorKey<F, T>> {
+        self.ensure_open()?;
+        self.map.get(fd).ok_or(Error::NotRegistered(fd))
+    }
+
+    #[inline]
+    fn get_key_mut(&mut self, fd: RawFd) -> Result<&mut SelectorKey<F, T>> {
+        self.ensure_open()?;
+        self.map.get_mut(fd).ok_or(Error::NotRegistered(fd))
+    }
+
+    fn get_map(&self) -> &SelectorMap<F, T> {
+        &self.map
+    }
+
+    fn backend(&self) -> &'static str {
+        P::NAME
+    }
+}
+
+impl<P: AsFd, F, T> AsFd for BaseSelector<P, F, T> {
+    /// The kernel object's descriptor (Python's `fileno()`), for the backends
+    /// that have one (epoll, kqueue, /dev/poll). It stays open until the
+    /// selector is dropped, even after [`Selector::close`].
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.poller.as_fd()
+    }
+}
+
+impl<P: AsFd, F, T> AsRawFd for BaseSelector<P, F, T> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.poller.as_fd().as_raw_fd()
+    }
+}
+
+impl<P: Poller, F, T> fmt::Debug for BaseSelector<P, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BaseSelector")
+            .field("backend", &P::NAME)
+            .field("registered", &self.map.len())
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}

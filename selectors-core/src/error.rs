@@ -1,0 +1,168 @@
+//! The error type every selector returns, with the same variant on every backend.
+
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+
+/// What went wrong in a selector call.
+///
+/// Every backend returns the same variant for the same mistake, whatever its
+/// kernel says (or does not say) about it; only [`Error::Os`] carries the
+/// kernel's own answer. A failed call never leaves a half-made registration
+/// behind: the key map and the kernel's interest set are as they were before.
+///
+/// `Error` converts into [`std::io::Error`] (so `?` works in functions that
+/// return `io::Result`), with these kinds:
+///
+/// | variant | [`io::ErrorKind`] | Python raises |
+/// |---|---|---|
+/// | [`InvalidEvents`](Error::InvalidEvents) | `InvalidInput` | `ValueError` |
+/// | [`InvalidFd`](Error::InvalidFd) | `InvalidInput` | `ValueError` |
+/// | [`AlreadyRegistered`](Error::AlreadyRegistered) | `AlreadyExists` | `KeyError` |
+/// | [`NotRegistered`](Error::NotRegistered) | `NotFound` | `KeyError` |
+/// | [`FdOutOfRange`](Error::FdOutOfRange) | `InvalidInput` | `ValueError` |
+/// | [`Closed`](Error::Closed) | `Other` | `RuntimeError` / varies |
+/// | [`Os`](Error::Os) | the OS error's own | `OSError` |
+///
+/// # Examples
+///
+/// ```
+/// use selectors_core::Error;
+///
+/// let err: std::io::Error = Error::NotRegistered(7).into();
+/// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+/// assert_eq!(err.to_string(), "file descriptor 7 is not registered");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The event mask was empty.
+    InvalidEvents,
+    /// The file object's descriptor is negative.
+    InvalidFd(RawFd),
+    /// The descriptor is already registered (through this or another object).
+    AlreadyRegistered(RawFd),
+    /// The descriptor is not registered.
+    NotRegistered(RawFd),
+    /// The backend cannot watch a descriptor this large (`select(2)` where the
+    /// platform caps it at `FD_SETSIZE`).
+    FdOutOfRange {
+        /// The descriptor that was refused.
+        fd: RawFd,
+        /// The first descriptor value the backend cannot take.
+        limit: RawFd,
+    },
+    /// The selector was closed with [`Selector::close`](crate::Selector::close).
+    Closed,
+    /// The kernel refused the operation (for example `EPERM` from epoll for a
+    /// regular file, or `EBADF` for a closed descriptor).
+    Os(io::Error),
+}
+
+/// `Result` with [`Error`] as its default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The [`io::ErrorKind`] this error converts to.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Error::InvalidEvents | Error::InvalidFd(_) | Error::FdOutOfRange { .. } => {
+                io::ErrorKind::InvalidInput
+            }
+            Error::AlreadyRegistered(_) => io::ErrorKind::AlreadyExists,
+            Error::NotRegistered(_) => io::ErrorKind::NotFound,
+            Error::Closed => io::ErrorKind::Other,
+            Error::Os(err) => err.kind(),
+        }
+    }
+
+    /// The OS error code, for [`Error::Os`] only.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Os(err) => err.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidEvents => f.write_str("invalid events: the mask is empty"),
+            Error::InvalidFd(fd) => write!(f, "invalid file descriptor {fd}"),
+            Error::AlreadyRegistered(fd) => write!(f, "file descriptor {fd} is already registered"),
+            Error::NotRegistered(fd) => write!(f, "file descriptor {fd} is not registered"),
+            Error::FdOutOfRange { fd, limit } => write!(
+                f,
+                "file descriptor {fd} is out of range for this selector (limit {limit})"
+            ),
+            Error::Closed => f.write_str("the selector is closed"),
+            Error::Os(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Os(err) => err.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Error {
+        Error::Os(err)
+    }
+}
+
+impl From<Error> for io::Error {
+    /// An [`Error::Os`] becomes the OS error itself; every other variant
+    /// becomes an `io::Error` of the kind in the table above, whose
+    /// [`get_ref`](io::Error::get_ref) downcasts back to [`Error`].
+    fn from(err: Error) -> io::Error {
+        match err {
+            Error::Os(err) => err,
+            other => io::Error::new(other.kind(), other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_conversion_keeps_kind_and_variant() {
+        let cases = [
+            (Error::InvalidEvents, io::ErrorKind::InvalidInput),
+            (Error::InvalidFd(-1), io::ErrorKind::InvalidInput),
+            (Error::AlreadyRegistered(3), io::ErrorKind::AlreadyExists),
+            (Error::NotRegistered(3), io::ErrorKind::NotFound),
+            (
+                Error::FdOutOfRange {
+                    fd: 5000,
+                    limit: 1024,
+                },
+                io::ErrorKind::InvalidInput,
+            ),
+            (Error::Closed, io::ErrorKind::Other),
+        ];
+        for (err, kind) in cases {
+            let text = err.to_string();
+            let io: io::Error = err.into();
+            assert_eq!(io.kind(), kind);
+            let back = io.get_ref().and_then(|e| e.downcast_ref::<Error>());
+            assert_eq!(back.map(ToString::to_string), Some(text));
+        }
+    }
+
+    #[test]
+    fn os_errors_pass_through() {
+        let err = Error::from(io::Error::from_raw_os_error(libc::EBADF));
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        let io: io::Error = err.into();
+        assert_eq!(io.raw_os_error(), Some(libc::EBADF));
+    }
+}

@@ -1,0 +1,196 @@
+//! The event mask: which readiness a registration asks for, or a `select` reports.
+
+use std::fmt;
+use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign};
+
+/// A set of I/O readiness events: [`EVENT_READ`], [`EVENT_WRITE`], or both.
+///
+/// Only those two bits exist, so a mask with unknown bits cannot be built. The
+/// empty mask can be (it is what `a & b` of disjoint masks gives), but
+/// registering it is refused with [`Error::InvalidEvents`](crate::Error::InvalidEvents).
+///
+/// # Examples
+///
+/// ```
+/// use selectors_core::{Events, EVENT_READ, EVENT_WRITE};
+///
+/// let both = EVENT_READ | EVENT_WRITE;
+/// assert!(both.is_readable() && both.is_writable());
+/// assert_eq!(both & EVENT_WRITE, EVENT_WRITE);
+/// assert_eq!(format!("{both:?}"), "READ | WRITE");
+/// assert_eq!(Events::from_bits(4), None);
+/// ```
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Events(u8);
+
+/// Readable: Python's `selectors.EVENT_READ` (bit value 1).
+pub const EVENT_READ: Events = Events::READ;
+/// Writable: Python's `selectors.EVENT_WRITE` (bit value 2).
+pub const EVENT_WRITE: Events = Events::WRITE;
+
+impl Events {
+    /// Readable (bit value 1, as in Python).
+    pub const READ: Events = Events(1);
+    /// Writable (bit value 2, as in Python).
+    pub const WRITE: Events = Events(2);
+    /// No event at all.
+    pub const EMPTY: Events = Events(0);
+    /// Every event: `READ | WRITE`.
+    pub const ALL: Events = Events(3);
+
+    /// The mask from Python's integer form; `None` if `bits` has a bit other
+    /// than 1 (read) and 2 (write).
+    pub const fn from_bits(bits: u8) -> Option<Events> {
+        if bits & !Self::ALL.0 == 0 {
+            Some(Events(bits))
+        } else {
+            None
+        }
+    }
+
+    /// Python's integer form of the mask (1 = read, 2 = write).
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// `true` if no event is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// `true` if [`EVENT_READ`] is set.
+    pub const fn is_readable(self) -> bool {
+        self.0 & Self::READ.0 != 0
+    }
+
+    /// `true` if [`EVENT_WRITE`] is set.
+    pub const fn is_writable(self) -> bool {
+        self.0 & Self::WRITE.0 != 0
+    }
+
+    /// `true` if every event of `other` is also in `self`.
+    pub const fn contains(self, other: Events) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The events in either mask (`|` in `const` contexts).
+    pub const fn union(self, other: Events) -> Events {
+        Events(self.0 | other.0)
+    }
+
+    /// The events in both masks (`&` in `const` contexts).
+    pub const fn intersection(self, other: Events) -> Events {
+        Events(self.0 & other.0)
+    }
+
+    /// Python's readiness rule for `poll`-style kernel masks (poll, epoll,
+    /// /dev/poll): WRITE if any bit other than `in_bits` is set, READ if any
+    /// bit other than `out_bits` is set. So hang-up and error conditions
+    /// (`POLLHUP`, `POLLERR`, `POLLNVAL`, `EPOLLRDHUP`) make a descriptor both
+    /// readable and writable; the caller then masks by what was registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selectors_core::Events;
+    ///
+    /// let (pollin, pollout, pollhup) = (0x1, 0x4, 0x10);
+    /// assert_eq!(Events::from_poll_bits(pollin, pollin, pollout), Events::READ);
+    /// assert_eq!(Events::from_poll_bits(pollout, pollin, pollout), Events::WRITE);
+    /// assert_eq!(Events::from_poll_bits(pollhup, pollin, pollout), Events::ALL);
+    /// assert_eq!(Events::from_poll_bits(0, pollin, pollout), Events::EMPTY);
+    /// ```
+    #[inline]
+    pub const fn from_poll_bits(revents: u32, in_bits: u32, out_bits: u32) -> Events {
+        let mut bits = 0;
+        if revents & !out_bits != 0 {
+            bits |= Self::READ.0;
+        }
+        if revents & !in_bits != 0 {
+            bits |= Self::WRITE.0;
+        }
+        Events(bits)
+    }
+}
+
+impl BitOr for Events {
+    type Output = Events;
+    #[inline]
+    fn bitor(self, rhs: Events) -> Events {
+        self.union(rhs)
+    }
+}
+
+impl BitOrAssign for Events {
+    #[inline]
+    fn bitor_assign(&mut self, rhs: Events) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl BitAnd for Events {
+    type Output = Events;
+    #[inline]
+    fn bitand(self, rhs: Events) -> Events {
+        self.intersection(rhs)
+    }
+}
+
+impl BitAndAssign for Events {
+    #[inline]
+    fn bitand_assign(&mut self, rhs: Events) {
+        self.0 &= rhs.0;
+    }
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.is_readable(), self.is_writable()) {
+            (true, true) => f.write_str("READ | WRITE"),
+            (true, false) => f.write_str("READ"),
+            (false, true) => f.write_str("WRITE"),
+            (false, false) => f.write_str("(empty)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_round_trip_and_unknown_bits_are_refused() {
+        for bits in 0..=3 {
+            assert_eq!(Events::from_bits(bits).map(Events::bits), Some(bits));
+        }
+        for bits in 4..=255 {
+            assert_eq!(Events::from_bits(bits), None, "bits {bits}");
+        }
+    }
+
+    #[test]
+    fn poll_rule_matches_python() {
+        let (pin, pout, perr, phup, pnval) = (
+            libc::POLLIN as u32,
+            libc::POLLOUT as u32,
+            libc::POLLERR as u32,
+            libc::POLLHUP as u32,
+            libc::POLLNVAL as u32,
+        );
+        let conv = |r| Events::from_poll_bits(r, pin, pout);
+        assert_eq!(conv(pin), Events::READ);
+        assert_eq!(conv(pout), Events::WRITE);
+        assert_eq!(conv(pin | pout), Events::ALL);
+        for cond in [perr, phup, pnval] {
+            assert_eq!(conv(cond), Events::ALL);
+            assert_eq!(conv(cond | pin), Events::ALL);
+        }
+    }
+
+    #[test]
+    fn debug_names_the_bits() {
+        assert_eq!(format!("{:?}", Events::EMPTY), "(empty)");
+        assert_eq!(format!("{:?}", EVENT_READ), "READ");
+        assert_eq!(format!("{:?}", EVENT_WRITE), "WRITE");
+    }
+}

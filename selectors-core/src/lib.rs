@@ -1,0 +1,35 @@
+//! The backend-independent half of [`selectors`]: Python's `selectors`
+//! module, made Rust.
+//!
+//! This crate holds what every backend shares: the [`Selector`] trait, the
+//! [`SelectorKey`] and its [`SelectorMap`], the [`Events`] mask
+//! ([`EVENT_READ`], [`EVENT_WRITE`]), the [`Error`] type, the [`timeout`]
+//! conversions and the PEP 475 retry policy, the FFI result checks in
+//! [`sys`], and [`BaseSelector`], the one implementation of the trait, generic
+//! over a backend's [`Poller`].
+//!
+//! Users normally depend on the `selectors` facade, or on one backend crate
+//! (`selectors-epoll`, `selectors-poll`, …), which re-export all of this.
+//!
+//! [`selectors`]: https://docs.rs/selectors
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod base;
+mod error;
+mod events;
+mod key;
+mod map;
+mod selector;
+pub mod sys;
+pub mod timeout;
+
+#[cfg(feature = "conformance")]
+#[doc(hidden)]
+pub mod conformance;
+
+pub use base::{BaseSelector, Poller};
+pub use error::{Error, Result};
+pub use events::{Events, EVENT_READ, EVENT_WRITE};
+pub use key::{FileObject, SelectorKey};
+pub use map::{Iter, SelectorMap};
+pub use selector::{Ready, Selector};

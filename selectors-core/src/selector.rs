@@ -1,0 +1,316 @@
+//! The `Selector` trait: Python's `BaseSelector`, made Rust.
+
+use std::fmt;
+use std::iter::FusedIterator;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use crate::{Events, FileObject, Result, SelectorKey, SelectorMap};
+
+/// High-level I/O multiplexing: Python's `selectors.BaseSelector`.
+///
+/// A selector watches file objects for readiness. Each registration is a
+/// [`SelectorKey`] holding the file object `F`, its descriptor, the events it
+/// waits for and user data `T`. The descriptor is the registration's
+/// identity: every look-up ([`get_key`](Selector::get_key),
+/// [`modify`](Selector::modify), [`unregister`](Selector::unregister), the
+/// [map](Selector::get_map)) is by descriptor, and one descriptor can be
+/// registered once.
+///
+/// Readiness is level-triggered, as in Python: a descriptor is reported by
+/// every `select` for as long as it is ready. Hang-up and error conditions
+/// are reported as both readable and writable, masked by what was registered.
+///
+/// The trait is object-safe: `Box<dyn Selector<F, T>>` chooses a backend at
+/// run time, and is itself a `Selector`.
+///
+/// # Errors
+///
+/// Every backend reports the same [`Error`](crate::Error) variant for the same
+/// mistake, and a failed call changes nothing. After [`close`](Selector::close)
+/// every call but `close`, [`is_closed`](Selector::is_closed) and
+/// [`get_map`](Selector::get_map) fails with [`Error::Closed`](crate::Error::Closed).
+///
+/// # Examples
+///
+/// The shape of a server loop: the data of each key says how to handle it,
+/// and handlers may register, modify and unregister while the ready list is
+/// dispatched, because [`select_into`](Selector::select_into) fills a list
+/// the caller owns.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::net::{TcpListener, TcpStream};
+/// use std::os::fd::RawFd;
+/// use selectors_core::{Events, FileObject, Selector, EVENT_READ};
+/// use selectors_poll::PollSelector;
+///
+/// // What the selector holds: the listener and the connections, owned.
+/// enum Socket { Listener(TcpListener), Conn(TcpStream) }
+/// impl FileObject for Socket {
+///     fn fileno(&self) -> RawFd {
+///         match self { Socket::Listener(l) => l.fileno(), Socket::Conn(c) => c.fileno() }
+///     }
+/// }
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let mut sel = PollSelector::<Socket, &str>::new()?;
+/// sel.register(Socket::Listener(listener), EVENT_READ, "accept")?;
+///
+/// let mut client = TcpStream::connect(addr)?;
+/// client.write_all(b"ping")?;
+///
+/// let mut ready: Vec<(RawFd, Events)> = Vec::new();
+/// let mut echoed = 0;
+/// while echoed < 4 {
+///     sel.select_into(&mut ready, None)?;
+///     for &(fd, _events) in &ready {
+///         let Ok(key) = sel.get_key(fd) else { continue };
+///         match key.fileobj() {
+///             Socket::Listener(l) => {
+///                 let (conn, _) = l.accept()?;
+///                 sel.register(Socket::Conn(conn), EVENT_READ, "echo")?;
+///             }
+///             Socket::Conn(conn) => {
+///                 let mut conn: &TcpStream = conn;
+///                 let mut buf = [0; 64];
+///                 let n = conn.read(&mut buf)?;
+///                 conn.write_all(&buf[..n])?;
+///                 echoed += n;
+///                 if n == 0 {
+///                     sel.unregister(fd)?;
+///                 }
+///             }
+///         }
+///     }
+/// }
+/// let mut back = [0; 4];
+/// client.read_exact(&mut back)?;
+/// assert_eq!(&back, b"ping");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub trait Selector<F: FileObject, T> {
+    /// Registers `fileobj` for `events`, with `data` attached, and returns its
+    /// key (Python's `register`).
+    ///
+    /// # Errors
+    ///
+    /// Checked in Python's order: [`InvalidEvents`](crate::Error::InvalidEvents)
+    /// for an empty mask, [`InvalidFd`](crate::Error::InvalidFd) for a negative
+    /// descriptor, [`FdOutOfRange`](crate::Error::FdOutOfRange) for one the
+    /// backend cannot take, [`AlreadyRegistered`](crate::Error::AlreadyRegistered)
+    /// if the descriptor is registered (through any object), and
+    /// [`Os`](crate::Error::Os) if the kernel refuses it (`EBADF` for a closed
+    /// descriptor on every backend, `EPERM` for a regular file on epoll). On
+    /// error nothing is registered anywhere, and `fileobj` and `data` are
+    /// dropped.
+    fn register(&mut self, fileobj: F, events: Events, data: T) -> Result<&SelectorKey<F, T>>;
+
+    /// Unregisters `fd` and returns its key, with the file object and data
+    /// (Python's `unregister`).
+    ///
+    /// Succeeds for a descriptor the caller already closed, or whose number
+    /// was reused since: the kernel forgot it or never knew the new file.
+    ///
+    /// # Errors
+    ///
+    /// [`NotRegistered`](crate::Error::NotRegistered) if `fd` is not registered.
+    fn unregister(&mut self, fd: RawFd) -> Result<SelectorKey<F, T>>;
+
+    /// Changes the events and the data of `fd`'s registration (Python's
+    /// `modify`).
+    ///
+    /// When the events do not change, no system call is made.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidEvents`](crate::Error::InvalidEvents),
+    /// [`NotRegistered`](crate::Error::NotRegistered), or the kernel's refusal
+    /// as [`Os`](crate::Error::Os); on any error the old registration is left
+    /// fully intact (CPython's poll-like selectors drop it), and `data` is
+    /// dropped.
+    fn modify(&mut self, fd: RawFd, events: Events, data: T) -> Result<&SelectorKey<F, T>>;
+
+    /// Changes only the events of `fd`'s registration, keeping its data.
+    ///
+    /// # Errors
+    ///
+    /// As [`modify`](Selector::modify).
+    fn modify_events(&mut self, fd: RawFd, events: Events) -> Result<&SelectorKey<F, T>>;
+
+    /// Waits until a registered descriptor is ready, or `timeout` passes, and
+    /// returns the ready keys with their ready events (Python's `select`).
+    ///
+    /// `None` blocks; `Some(Duration::ZERO)` polls; a positive timeout waits
+    /// at least that long (rounded up to the backend's precision). A wait
+    /// interrupted by a signal is resumed with the time left (PEP 475). Each
+    /// ready descriptor appears once, with `ready & registered` events.
+    ///
+    /// In steady state this allocates nothing and makes one system call.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`](crate::Error::Closed) after [`close`](Selector::close), or
+    /// the kernel's error as [`Os`](crate::Error::Os).
+    fn select(&mut self, timeout: Option<Duration>) -> Result<Ready<'_, F, T>>;
+
+    /// As [`select`](Selector::select), but writes `(fd, ready events)` into
+    /// `ready` (cleared first) and returns how many there are. `ready` belongs
+    /// to the caller, so the selector can be changed while the list is
+    /// dispatched; reuse it across calls to allocate nothing.
+    ///
+    /// A handler that unregisters another descriptor of the same list should
+    /// skip its entry: look the key up with [`get_key`](Selector::get_key),
+    /// which then fails.
+    ///
+    /// # Errors
+    ///
+    /// As [`select`](Selector::select).
+    fn select_into(
+        &mut self,
+        ready: &mut Vec<(RawFd, Events)>,
+        timeout: Option<Duration>,
+    ) -> Result<usize>;
+
+    /// Closes the selector (Python's `close`): every registration is dropped
+    /// (an owned file object is closed with it) and every later call fails
+    /// with [`Closed`](crate::Error::Closed). Closing twice is harmless.
+    /// Dropping a selector closes it too.
+    ///
+    /// The kernel object of epoll, kqueue and /dev/poll is released when the
+    /// selector is dropped, so its `AsFd` stays sound in between.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for backends that might report
+    /// one.
+    fn close(&mut self) -> Result<()>;
+
+    /// `true` once [`close`](Selector::close) was called.
+    fn is_closed(&self) -> bool;
+
+    /// The key of `fd` (Python's `get_key`).
+    ///
+    /// # Errors
+    ///
+    /// [`NotRegistered`](crate::Error::NotRegistered), or
+    /// [`Closed`](crate::Error::Closed).
+    fn get_key(&self, fd: RawFd) -> Result<&SelectorKey<F, T>>;
+
+    /// The key of `fd`, to change its data in place.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_key`](Selector::get_key).
+    fn get_key_mut(&mut self, fd: RawFd) -> Result<&mut SelectorKey<F, T>>;
+
+    /// The registered keys (Python's `get_map`): a live, read-only view,
+    /// empty after [`close`](Selector::close).
+    fn get_map(&self) -> &SelectorMap<F, T>;
+
+    /// The backend's name: `"epoll"`, `"kqueue"`, `"devpoll"`, `"poll"` or
+    /// `"select"`.
+    fn backend(&self) -> &'static str;
+}
+
+macro_rules! forward_selector {
+    ($($ptr:tt)*) => {
+        impl<F: FileObject, T, S: Selector<F, T> + ?Sized> Selector<F, T> for $($ptr)*<S> {
+            fn register(&mut self, fileobj: F, events: Events, data: T) -> Result<&SelectorKey<F, T>> {
+                (**self).register(fileobj, events, data)
+            }
+            fn unregister(&mut self, fd: RawFd) -> Result<SelectorKey<F, T>> {
+                (**self).unregister(fd)
+            }
+            fn modify(&mut self, fd: RawFd, events: Events, data: T) -> Result<&SelectorKey<F, T>> {
+                (**self).modify(fd, events, data)
+            }
+            fn modify_events(&mut self, fd: RawFd, events: Events) -> Result<&SelectorKey<F, T>> {
+                (**self).modify_events(fd, events)
+            }
+            #[inline]
+            fn select(&mut self, timeout: Option<Duration>) -> Result<Ready<'_, F, T>> {
+                (**self).select(timeout)
+            }
+            #[inline]
+            fn select_into(
+                &mut self,
+                ready: &mut Vec<(RawFd, Events)>,
+                timeout: Option<Duration>,
+            ) -> Result<usize> {
+                (**self).select_into(ready, timeout)
+            }
+            fn close(&mut self) -> Result<()> {
+                (**self).close()
+            }
+            fn is_closed(&self) -> bool {
+                (**self).is_closed()
+            }
+            #[inline]
+            fn get_key(&self, fd: RawFd) -> Result<&SelectorKey<F, T>> {
+                (**self).get_key(fd)
+            }
+            #[inline]
+            fn get_key_mut(&mut self, fd: RawFd) -> Result<&mut SelectorKey<F, T>> {
+                (**self).get_key_mut(fd)
+            }
+            fn get_map(&self) -> &SelectorMap<F, T> {
+                (**self).get_map()
+            }
+            fn backend(&self) -> &'static str {
+                (**self).backend()
+            }
+        }
+    };
+}
+
+forward_selector!(Box);
+
+/// The ready keys of one [`Selector::select`] call, each once, with its ready
+/// events (already masked by the registered ones).
+///
+/// It borrows the selector: collect what you need, or use
+/// [`Selector::select_into`] to change the selector while dispatching.
+pub struct Ready<'a, F, T> {
+    map: &'a SelectorMap<F, T>,
+    events: std::slice::Iter<'a, (RawFd, Events)>,
+}
+
+impl<'a, F, T> Ready<'a, F, T> {
+    /// The ready list `events`, whose descriptors are all registered in `map`.
+    pub(crate) fn new(map: &'a SelectorMap<F, T>, events: &'a [(RawFd, Events)]) -> Self {
+        Ready {
+            map,
+            events: events.iter(),
+        }
+    }
+}
+
+impl<F, T> fmt::Debug for Ready<'_, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.events.as_slice()).finish()
+    }
+}
+
+impl<'a, F, T> Iterator for Ready<'a, F, T> {
+    type Item = (&'a SelectorKey<F, T>, Events);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        for &(fd, events) in self.events.by_ref() {
+            if let Some(key) = self.map.get(fd) {
+                return Some((key, events));
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        // Every descriptor of the list is registered (see `new`).
+        (self.events.len(), Some(self.events.len()))
+    }
+}
+
+impl<F, T> ExactSizeIterator for Ready<'_, F, T> {}
+impl<F, T> FusedIterator for Ready<'_, F, T> {}

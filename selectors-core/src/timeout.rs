@@ -1,0 +1,231 @@
+//! Timeouts: Python's conversions, written once.
+//!
+//! `None` blocks, zero polls, anything else waits *at least* that long: the
+//! millisecond backends (poll, epoll, /dev/poll) round up, never down (a
+//! 999,999 ns wait is 1 ms, not a busy loop), and every conversion clamps
+//! rather than overflows, so `Duration::MAX` is a very long wait, not a short or
+//! negative one. [`Deadline`] carries the PEP 475 policy: an interrupted or
+//! early-ended wait is resumed with the time that is left.
+
+use std::time::{Duration, Instant};
+
+/// The longest single wait handed to a kernel, in seconds (about 3 years).
+///
+/// Some kernels refuse larger `timeval`/`timespec` values (FreeBSD rejects
+/// more than 10^8 seconds with `EINVAL`); a longer timeout is served by
+/// several waits, which [`Deadline`] strings together.
+pub const MAX_WAIT_SECS: u64 = 100_000_000;
+
+/// `timeout` as a millisecond count for `poll(2)`, `epoll_wait(2)` and
+/// `DP_POLL`: `-1` for `None`, rounded *up* to whole milliseconds, clamped to
+/// `c_int::MAX` (about 24.8 days).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use selectors_core::timeout::to_millis;
+///
+/// assert_eq!(to_millis(None), -1);
+/// assert_eq!(to_millis(Some(Duration::ZERO)), 0);
+/// assert_eq!(to_millis(Some(Duration::from_nanos(1))), 1);
+/// assert_eq!(to_millis(Some(Duration::from_nanos(999_999))), 1);
+/// assert_eq!(to_millis(Some(Duration::from_micros(1500))), 2);
+/// assert_eq!(to_millis(Some(Duration::MAX)), i32::MAX);
+/// ```
+#[inline]
+pub fn to_millis(timeout: Option<Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(t) => {
+            // Whole milliseconds, plus one if any nanosecond is left over.
+            let ms = t.as_millis() + u128::from(t.subsec_nanos() % 1_000_000 != 0);
+            libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+        }
+    }
+}
+
+/// `timeout` clamped to [`MAX_WAIT_SECS`], as `(seconds, nanoseconds)`.
+#[inline]
+fn clamped(timeout: Duration) -> (u64, u32) {
+    if timeout.as_secs() >= MAX_WAIT_SECS {
+        (MAX_WAIT_SECS, 0)
+    } else {
+        (timeout.as_secs(), timeout.subsec_nanos())
+    }
+}
+
+/// `timeout` as a `timespec` for `kevent(2)` (nanosecond precision), clamped
+/// to [`MAX_WAIT_SECS`]; `None` stays `None` (a null pointer: block).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use selectors_core::timeout::to_timespec;
+///
+/// let ts = to_timespec(Some(Duration::new(2, 5))).unwrap();
+/// assert_eq!((ts.tv_sec, ts.tv_nsec), (2, 5));
+/// assert!(to_timespec(None).is_none());
+/// assert_eq!(to_timespec(Some(Duration::MAX)).unwrap().tv_sec, 100_000_000);
+/// ```
+#[inline]
+pub fn to_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
+    timeout.map(|t| {
+        let (secs, nanos) = clamped(t);
+        // SAFETY: `timespec` is plain old data; all-zero is a valid value, and
+        // zeroing also covers the padding fields some targets have.
+        let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+        // Both fit: secs <= 10^8 and nanos < 10^9.
+        ts.tv_sec = secs as libc::time_t;
+        ts.tv_nsec = nanos as _;
+        ts
+    })
+}
+
+/// `timeout` as a `timeval` for `select(2)`, rounded *up* to whole
+/// microseconds and clamped to [`MAX_WAIT_SECS`]; `None` stays `None`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use selectors_core::timeout::to_timeval;
+///
+/// let tv = to_timeval(Some(Duration::from_nanos(1))).unwrap();
+/// assert_eq!((tv.tv_sec, tv.tv_usec), (0, 1));
+/// let tv = to_timeval(Some(Duration::from_nanos(1_999_999_001))).unwrap();
+/// assert_eq!((tv.tv_sec, tv.tv_usec), (2, 0));
+/// ```
+#[inline]
+pub fn to_timeval(timeout: Option<Duration>) -> Option<libc::timeval> {
+    timeout.map(|t| {
+        let (mut secs, nanos) = clamped(t);
+        let mut micros = nanos.div_ceil(1000);
+        if micros == 1_000_000 {
+            secs += 1;
+            micros = 0;
+        }
+        // SAFETY: `timeval` is plain old data; all-zero is a valid value.
+        let mut tv: libc::timeval = unsafe { std::mem::zeroed() };
+        tv.tv_sec = secs as libc::time_t;
+        tv.tv_usec = micros as libc::suseconds_t;
+        tv
+    })
+}
+
+/// When a `select` call must return, and how long is left until then.
+///
+/// A zero timeout polls once; `None` (and a timeout so large that the deadline
+/// cannot be represented) never expires. The clock is read only for a
+/// positive timeout, so blocking and polling selects cost no clock read.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use selectors_core::timeout::Deadline;
+///
+/// let poll = Deadline::new(Some(Duration::ZERO));
+/// assert_eq!(poll.remaining(), Some(Some(Duration::ZERO)));
+/// assert!(!poll.may_wait_again());
+///
+/// let forever = Deadline::new(None);
+/// assert_eq!(forever.remaining(), Some(None));
+///
+/// let soon = Deadline::new(Some(Duration::from_secs(60)));
+/// let left = soon.remaining().unwrap().unwrap();
+/// assert!(left <= Duration::from_secs(60) && left > Duration::from_secs(59));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Never,
+    Poll,
+    At(Instant),
+}
+
+impl Deadline {
+    /// The deadline for a `select(timeout)` call starting now.
+    #[inline]
+    pub fn new(timeout: Option<Duration>) -> Deadline {
+        let kind = match timeout {
+            None => Kind::Never,
+            Some(t) if t.is_zero() => Kind::Poll,
+            Some(t) => Instant::now().checked_add(t).map_or(Kind::Never, Kind::At),
+        };
+        Deadline { kind }
+    }
+
+    /// The timeout for the next wait: `Some(None)` to block, `Some(Some(t))`
+    /// to wait `t`, `None` if the deadline has passed.
+    #[inline]
+    pub fn remaining(&self) -> Option<Option<Duration>> {
+        match self.kind {
+            Kind::Never => Some(None),
+            Kind::Poll => Some(Some(Duration::ZERO)),
+            Kind::At(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                (!left.is_zero()).then_some(Some(left))
+            }
+        }
+    }
+
+    /// `false` for a polling deadline (zero timeout), which waits exactly once.
+    #[inline]
+    pub fn may_wait_again(&self) -> bool {
+        !matches!(self.kind, Kind::Poll)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_round_up_and_clamp() {
+        let cases = [
+            (Duration::ZERO, 0),
+            (Duration::from_nanos(1), 1),
+            (Duration::from_millis(1), 1),
+            (Duration::from_nanos(1_000_001), 2),
+            (Duration::from_secs(1), 1000),
+            (Duration::from_millis(i32::MAX as u64), i32::MAX),
+            (Duration::from_millis(i32::MAX as u64 + 1), i32::MAX),
+            (Duration::MAX, i32::MAX),
+        ];
+        for (t, ms) in cases {
+            assert_eq!(to_millis(Some(t)), ms, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn timeval_rounds_up_and_clamps() {
+        let tv = to_timeval(Some(Duration::from_nanos(999))).unwrap();
+        assert_eq!((tv.tv_sec, tv.tv_usec), (0, 1));
+        let tv = to_timeval(Some(Duration::new(3, 999_999_999))).unwrap();
+        assert_eq!((tv.tv_sec, tv.tv_usec), (4, 0));
+        let tv = to_timeval(Some(Duration::MAX)).unwrap();
+        assert_eq!((tv.tv_sec, tv.tv_usec), (MAX_WAIT_SECS as libc::time_t, 0));
+    }
+
+    #[test]
+    fn huge_timeouts_never_expire_early() {
+        let d = Deadline::new(Some(Duration::MAX));
+        assert_eq!(d.remaining(), Some(None));
+        let d = Deadline::new(Some(Duration::from_secs(u64::MAX / 4)));
+        assert!(d.remaining().is_some());
+    }
+
+    #[test]
+    fn a_short_deadline_expires() {
+        let d = Deadline::new(Some(Duration::from_millis(5)));
+        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(d.remaining(), None);
+        assert!(d.may_wait_again());
+    }
+}

@@ -1,0 +1,198 @@
+//! `EpollSelector`: Python's `selectors.EpollSelector`, on Linux's
+//! [epoll(7)](https://man7.org/linux/man-pages/man7/epoll.7.html).
+//!
+//! Level-triggered `EPOLLIN`/`EPOLLOUT`; `select` is one `epoll_wait(2)` into
+//! a buffer with room for every registration (so one call sees them all),
+//! grown on `register`, never in `select`. Modifying the events is one
+//! `EPOLL_CTL_MOD`; modifying only the data is no system call. Hang-up and
+//! error (`EPOLLHUP`, `EPOLLERR`) are reported as both readable and writable,
+//! masked by what was registered, as Python does. epoll refuses regular
+//! files (`EPERM`): the error is returned and nothing is registered.
+//!
+//! This crate is all a user of the epoll backend needs: it re-exports
+//! `selectors-core`.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::io::Write;
+//! use std::os::fd::AsRawFd;
+//! use std::os::unix::net::UnixStream;
+//! use std::time::Duration;
+//! use selectors_epoll::{EpollSelector, Selector, EVENT_READ};
+//!
+//! let (mut a, b) = UnixStream::pair()?;
+//! let mut sel = EpollSelector::new()?;
+//! sel.register(b.as_raw_fd(), EVENT_READ, "b")?;
+//! assert_eq!(sel.select(Some(Duration::ZERO))?.len(), 0);
+//!
+//! a.write_all(b"x")?;
+//! let ready: Vec<_> = sel.select(None)?.map(|(key, ev)| (*key.data(), ev)).collect();
+//! assert_eq!(ready, [("b", EVENT_READ)]);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # References
+//!
+//! [epoll_create1(2)](https://man7.org/linux/man-pages/man2/epoll_create1.2.html),
+//! [epoll_ctl(2)](https://man7.org/linux/man-pages/man2/epoll_ctl.2.html),
+//! [epoll_wait(2)](https://man7.org/linux/man-pages/man2/epoll_wait.2.html),
+//! CPython's `Lib/selectors.py` (`_PollLikeSelector`, `EpollSelector`).
+#![cfg(any(target_os = "linux", target_os = "android"))]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+pub use selectors_core::*;
+
+use selectors_core::sys::cvt;
+use selectors_core::timeout::to_millis;
+
+/// Python's `EpollSelector`: a [`Selector`] on epoll, holding file objects
+/// `F` with data `T`.
+pub type EpollSelector<F = RawFd, T = ()> = BaseSelector<Epoll, F, T>;
+
+/// The epoll instance behind [`EpollSelector`]: its [`Poller`].
+#[derive(Debug)]
+pub struct Epoll {
+    epfd: OwnedFd,
+    /// Where `epoll_wait` writes; never shorter than `max(registered, 1)`.
+    events: Vec<libc::epoll_event>,
+    registered: usize,
+}
+
+const fn epoll_mask(events: Events) -> u32 {
+    let mut mask = 0;
+    if events.is_readable() {
+        mask |= libc::EPOLLIN as u32;
+    }
+    if events.is_writable() {
+        mask |= libc::EPOLLOUT as u32;
+    }
+    mask
+}
+
+impl Epoll {
+    fn ctl(&self, op: libc::c_int, fd: RawFd, events: Events) -> io::Result<()> {
+        let mut event = libc::epoll_event {
+            events: epoll_mask(events),
+            u64: fd as u64,
+        };
+        // SAFETY: `epfd` is an open epoll instance and `event` a valid,
+        // initialised `epoll_event` that outlives the call (the kernel copies
+        // it). An invalid `fd` is reported as an error, never UB.
+        cvt(unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut event) }).map(drop)
+    }
+}
+
+const EMPTY_EVENT: libc::epoll_event = libc::epoll_event { events: 0, u64: 0 };
+
+impl Poller for Epoll {
+    const NAME: &'static str = "epoll";
+
+    fn new() -> io::Result<Self> {
+        // SAFETY: no pointer arguments; the result is checked.
+        let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        Ok(Epoll {
+            // SAFETY: `fd` was just returned by `epoll_create1`, is open, and
+            // is owned by nothing else.
+            epfd: unsafe { OwnedFd::from_raw_fd(fd) },
+            events: vec![EMPTY_EVENT],
+            registered: 0,
+        })
+    }
+
+    fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, events)?;
+        self.registered += 1;
+        if self.events.len() < self.registered {
+            // Amortised growth happens here, so `wait` never allocates.
+            self.events
+                .resize(self.registered.next_power_of_two(), EMPTY_EVENT);
+        }
+        Ok(())
+    }
+
+    fn modify(&mut self, fd: RawFd, _old: Events, new: Events) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, new)
+    }
+
+    fn unregister(&mut self, fd: RawFd, events: Events) {
+        self.registered -= 1;
+        // Failure is expected and harmless: `EBADF` when the owner already
+        // closed `fd` (the kernel dropped it from the set on close), `ENOENT`
+        // when the number now names another file that was never added. Either
+        // way the old file is no longer watched (CPython ignores it too).
+        let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, events);
+    }
+
+    #[inline]
+    fn wait(
+        &mut self,
+        ready: &mut Vec<(RawFd, Events)>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        let max = libc::c_int::try_from(self.events.len()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `events` points to `self.events.len() >= max` writable
+        // `epoll_event`s; the kernel writes at most `max` of them.
+        let n = cvt(unsafe {
+            libc::epoll_wait(
+                self.epfd.as_raw_fd(),
+                self.events.as_mut_ptr(),
+                max,
+                to_millis(timeout),
+            )
+        })?;
+        ready.reserve(n as usize);
+        for event in &self.events[..n as usize] {
+            // Copy the fields out: `epoll_event` is packed on x86_64.
+            let (bits, data) = (event.events, event.u64);
+            let events = Events::from_poll_bits(bits, libc::EPOLLIN as u32, libc::EPOLLOUT as u32);
+            ready.push((data as RawFd, events));
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.events = vec![EMPTY_EVENT];
+    }
+}
+
+impl AsFd for Epoll {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.epfd.as_fd()
+    }
+}
+
+static_assertions::assert_impl_all!(EpollSelector: Send, Sync);
+static_assertions::assert_impl_all!(EpollSelector<std::net::TcpStream, Box<dyn Send + Sync>>: Send, Sync);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_conversion_round_trips() {
+        for events in [Events::READ, Events::WRITE, Events::ALL] {
+            let bits = epoll_mask(events);
+            let back = Events::from_poll_bits(bits, libc::EPOLLIN as u32, libc::EPOLLOUT as u32);
+            assert_eq!(back, events);
+        }
+        let hup = Events::from_poll_bits(
+            (libc::EPOLLHUP | libc::EPOLLERR) as u32,
+            libc::EPOLLIN as u32,
+            libc::EPOLLOUT as u32,
+        );
+        assert_eq!(hup, Events::ALL);
+    }
+
+    #[test]
+    fn the_epoll_fd_is_close_on_exec() {
+        let poller = Epoll::new().unwrap();
+        // SAFETY: F_GETFD on an open descriptor only reads its flags.
+        let flags = unsafe { libc::fcntl(poller.as_fd().as_raw_fd(), libc::F_GETFD) };
+        assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+    }
+}

@@ -1,0 +1,214 @@
+//! `PollSelector`: Python's `selectors.PollSelector`, on
+//! [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html), for every Unix.
+//!
+//! The `pollfd` array is kept dense and maintained incrementally: registering
+//! appends, unregistering swap-removes (a table indexed by descriptor finds the
+//! entry), modifying rewrites one `events` field. None of these makes a system
+//! call beyond the `fcntl(F_GETFD)` that refuses a closed descriptor (`EBADF`,
+//! as epoll does). `select` is one `poll(2)` on the array as it stands, then a
+//! scan that stops at the last ready entry.
+//!
+//! Hang-up, error and invalid-descriptor conditions (`POLLHUP`, `POLLERR`,
+//! `POLLNVAL`) are reported as both readable and writable, masked by what was
+//! registered, as Python does. Timeouts are rounded up to whole milliseconds.
+//!
+//! This crate is all a user of the poll backend needs: it re-exports
+//! `selectors-core`.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::io::Write;
+//! use std::os::unix::net::UnixStream;
+//! use selectors_poll::{PollSelector, Selector, EVENT_READ, EVENT_WRITE};
+//!
+//! let (mut a, b) = UnixStream::pair()?;
+//! a.write_all(b"x")?;
+//! // The selector owns `b`: it cannot be closed behind its back.
+//! let mut sel = PollSelector::new()?;
+//! let key = sel.register(b, EVENT_READ | EVENT_WRITE, 7)?;
+//! let fd = key.fd();
+//! let ready: Vec<_> = sel.select(None)?.map(|(key, ev)| (key.fd(), ev)).collect();
+//! assert_eq!(ready, [(fd, EVENT_READ | EVENT_WRITE)]);
+//! let (b, data) = sel.unregister(fd)?.into_parts();
+//! assert_eq!(data, 7);
+//! # drop(b);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # References
+//!
+//! [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html) (Linux),
+//! [poll(2)](https://man.freebsd.org/cgi/man.cgi?query=poll&sektion=2) (FreeBSD),
+//! CPython's `Lib/selectors.py` (`_PollLikeSelector`, `PollSelector`).
+#![cfg(unix)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+pub use selectors_core::*;
+
+use selectors_core::sys::{check_open, cvt};
+use selectors_core::timeout::to_millis;
+
+/// Python's `PollSelector`: a [`Selector`] on `poll(2)`, holding file
+/// objects `F` with data `T`.
+pub type PollSelector<F = RawFd, T = ()> = BaseSelector<Poll, F, T>;
+
+const NONE: u32 = u32::MAX;
+
+/// The `pollfd` array behind [`PollSelector`]: its [`Poller`].
+#[derive(Debug, Default)]
+pub struct Poll {
+    fds: Vec<libc::pollfd>,
+    /// `index[fd]` is `fd`'s position in `fds`, or `NONE`.
+    index: Vec<u32>,
+}
+
+fn poll_mask(events: Events) -> libc::c_short {
+    let mut mask = 0;
+    if events.is_readable() {
+        mask |= libc::POLLIN;
+    }
+    if events.is_writable() {
+        mask |= libc::POLLOUT;
+    }
+    mask
+}
+
+/// The kernel's `revents` as Python reads them (see [`Events::from_poll_bits`]).
+#[inline]
+fn ready_events(revents: libc::c_short) -> Events {
+    Events::from_poll_bits(
+        revents as u16 as u32,
+        libc::POLLIN as u16 as u32,
+        libc::POLLOUT as u16 as u32,
+    )
+}
+
+impl Poll {
+    fn position(&self, fd: RawFd) -> usize {
+        self.index[fd as usize] as usize
+    }
+}
+
+impl Poller for Poll {
+    const NAME: &'static str = "poll";
+
+    fn new() -> io::Result<Self> {
+        Ok(Poll::default())
+    }
+
+    fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()> {
+        // poll(2) takes any number and flags a closed one with POLLNVAL at
+        // every call; refuse it now instead, as epoll and kqueue do.
+        check_open(fd)?;
+        let slot = fd as usize;
+        if self.index.len() <= slot {
+            self.index.resize(slot + 1, NONE);
+        }
+        self.index[slot] = u32::try_from(self.fds.len()).expect("too many registrations");
+        self.fds.push(libc::pollfd {
+            fd,
+            events: poll_mask(events),
+            revents: 0,
+        });
+        Ok(())
+    }
+
+    fn modify(&mut self, fd: RawFd, _old: Events, new: Events) -> io::Result<()> {
+        // As epoll's EPOLL_CTL_MOD does, refuse a descriptor closed since.
+        check_open(fd)?;
+        let position = self.position(fd);
+        self.fds[position].events = poll_mask(new);
+        Ok(())
+    }
+
+    fn unregister(&mut self, fd: RawFd, _events: Events) {
+        let position = self.position(fd);
+        self.index[fd as usize] = NONE;
+        self.fds.swap_remove(position);
+        if let Some(moved) = self.fds.get(position) {
+            self.index[moved.fd as usize] = position as u32;
+        }
+    }
+
+    #[inline]
+    fn wait(
+        &mut self,
+        ready: &mut Vec<(RawFd, Events)>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        // SAFETY: `fds` points to `fds.len()` initialised `pollfd`s, which the
+        // kernel reads and whose `revents` it writes, within the call.
+        let n = cvt(unsafe {
+            libc::poll(
+                self.fds.as_mut_ptr(),
+                self.fds.len() as libc::nfds_t,
+                to_millis(timeout),
+            )
+        })? as usize;
+        if n > 0 {
+            ready.reserve(n);
+            for pollfd in &self.fds {
+                if pollfd.revents != 0 {
+                    ready.push((pollfd.fd, ready_events(pollfd.revents)));
+                    if ready.len() == n {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        *self = Poll::default();
+    }
+}
+
+static_assertions::assert_impl_all!(PollSelector: Send, Sync);
+static_assertions::assert_impl_all!(PollSelector<std::net::TcpStream, Box<dyn Send + Sync>>: Send, Sync);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hang_up_and_errors_are_both_directions() {
+        assert_eq!(ready_events(libc::POLLIN), Events::READ);
+        assert_eq!(ready_events(libc::POLLOUT), Events::WRITE);
+        for cond in [libc::POLLHUP, libc::POLLERR, libc::POLLNVAL] {
+            assert_eq!(ready_events(cond), Events::ALL);
+        }
+    }
+
+    #[test]
+    fn swap_remove_keeps_the_index_consistent() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+
+        let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
+        let fds: Vec<RawFd> = pairs
+            .iter()
+            .flat_map(|(a, b)| [a.as_raw_fd(), b.as_raw_fd()])
+            .collect();
+        let mut poll = Poll::new().unwrap();
+        for &fd in &fds {
+            poll.register(fd, Events::READ).unwrap();
+        }
+        for &gone in &[fds[0], fds[3], fds[5]] {
+            poll.unregister(gone, Events::READ);
+            assert_eq!(poll.index[gone as usize], NONE);
+        }
+        assert_eq!(poll.fds.len(), 3);
+        for (position, pollfd) in poll.fds.iter().enumerate() {
+            assert_eq!(poll.position(pollfd.fd), position);
+        }
+        let mut left: Vec<RawFd> = poll.fds.iter().map(|p| p.fd).collect();
+        left.sort_unstable();
+        assert_eq!(left, [fds[1], fds[2], fds[4]]);
+    }
+}
