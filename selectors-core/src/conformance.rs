@@ -1,1 +1,948 @@
+//! The conformance suite: every backend runs these tests, so the backends
+//! agree by construction.
+//!
+//! It ports CPython's `Lib/test/test_selectors.py` case by case (names are
+//! CPython's), adapted to Rust types, plus the guarantees this crate makes
+//! beyond CPython (strong guarantee on failed `modify`, uniform errors and
+//! use-after-close behaviour). Every test runs against the real kernel with
+//! real descriptors (socket pairs).
+//!
+//! A backend instantiates it in an integration test with
+//! [`conformance_suite!`](crate::conformance_suite), giving a module name
+//! and a generic constructor:
+//!
+//! ```ignore
+//! fn new_selector<F: selectors_core::FileObject, T>() -> selectors_core::Result<EpollSelector<F, T>> {
+//!     EpollSelector::new()
+//! }
+//! selectors_core::conformance_suite!(epoll, new_selector, test_fileno);
+//! ```
+//!
+//! which generates `epoll::test_register`, `epoll::test_modify`, … (the
+//! optional trailing names add tests that need more than [`Selector`], such as
+//! [`test_fileno`], which needs `AsRawFd`). This module is compiled only with
+//! the `conformance` feature, which only dev-dependencies enable.
+#![allow(missing_docs, clippy::missing_panics_doc)]
 
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::{Error, Events, FileObject, Result, Selector, EVENT_READ, EVENT_WRITE};
+
+/// Instantiates the conformance suite as `mod $name`, with `$new` a generic
+/// constructor `fn<F: FileObject, T>() -> Result<impl Selector<F, T>>`;
+/// trailing names add optional tests of [`conformance`](crate::conformance).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($name:ident, $new:ident $(, $extra:ident)* $(,)?) => {
+        $crate::conformance_suite!(@emit $name, $new;
+            test_register,
+            test_register_bad_fd,
+            test_register_file,
+            test_unregister,
+            test_unregister_after_fd_close,
+            test_unregister_after_fd_close_and_reuse,
+            test_unregister_after_socket_close,
+            test_modify,
+            test_modify_unregister,
+            test_modify_invalid_events,
+            test_close,
+            test_context_manager,
+            test_get_key,
+            test_get_map,
+            test_select,
+            test_select_read_write,
+            test_select_hangup,
+            test_select_into_dispatch,
+            test_selector,
+            test_empty_select,
+            test_empty_select_timeout,
+            test_timeout,
+            test_select_interrupt_noraise,
+            test_above_fd_setsize
+            $(, $extra)*
+        );
+    };
+    (@emit $name:ident, $new:ident; $($test:ident),*) => {
+        mod $name {
+            $(
+                #[test]
+                fn $test() {
+                    $crate::conformance::$test(|| super::$new());
+                }
+            )*
+        }
+    };
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// A connected, non-blocking Unix socket pair.
+pub fn socketpair() -> (UnixStream, UnixStream) {
+    let (a, b) = UnixStream::pair().expect("socketpair");
+    a.set_nonblocking(true).expect("nonblocking");
+    b.set_nonblocking(true).expect("nonblocking");
+    (a, b)
+}
+
+/// `true` if `fd` is an open descriptor.
+pub fn is_open(fd: RawFd) -> bool {
+    crate::sys::check_open(fd).is_ok()
+}
+
+/// The `(fd, events)` of a `select`, sorted by fd.
+pub fn ready_fds<F: FileObject, T, S: Selector<F, T> + ?Sized>(
+    sel: &mut S,
+    timeout: Option<Duration>,
+) -> Vec<(RawFd, Events)> {
+    let mut ready: Vec<_> = sel
+        .select(timeout)
+        .expect("select")
+        .map(|(key, events)| (key.fd(), events))
+        .collect();
+    ready.sort_unstable_by_key(|&(fd, _)| fd);
+    ready
+}
+
+fn assert_err<T>(result: Result<T>, expected: impl Fn(&Error) -> bool, what: &str) {
+    match result {
+        Err(err) if expected(&err) => {}
+        Err(err) => panic!("{what}: unexpected error {err:?}"),
+        Ok(_) => panic!("{what}: unexpectedly succeeded"),
+    }
+}
+
+/// Serialises the tests that use most of the process's descriptors.
+static FD_HEAVY: Mutex<()> = Mutex::new(());
+
+// ------------------------------------------------------------ registration
+
+/// Key fields; bad mask; negative fd; double registration through the same
+/// and through another object.
+pub fn test_register<S: Selector<Box<dyn FileObject>, &'static str>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (a, b) = socketpair();
+    let fd = a.as_raw_fd();
+    let key = sel.register(Box::new(fd), EVENT_READ, "data").unwrap();
+    assert_eq!(key.fileobj().fileno(), fd);
+    assert_eq!(key.fd(), fd);
+    assert_eq!(key.events(), EVENT_READ);
+    assert_eq!(*key.data(), "data");
+
+    // Empty mask: checked first, even for a bad fd.
+    assert_err(
+        sel.register(Box::new(b.as_raw_fd()), Events::EMPTY, "x"),
+        |e| matches!(e, Error::InvalidEvents),
+        "empty mask",
+    );
+    assert_err(
+        sel.register(Box::new(-1), Events::EMPTY, "x"),
+        |e| matches!(e, Error::InvalidEvents),
+        "empty mask, bad fd",
+    );
+    assert_eq!(
+        Events::from_bits(4),
+        None,
+        "unknown bits are unrepresentable"
+    );
+    // Negative fd.
+    assert_err(
+        sel.register(Box::new(-1), EVENT_READ, "x"),
+        |e| matches!(e, Error::InvalidFd(-1)),
+        "negative fd",
+    );
+    // Same object, and the same fd through another object.
+    assert_err(
+        sel.register(Box::new(fd), EVENT_READ, "x"),
+        |e| matches!(e, Error::AlreadyRegistered(f) if *f == fd),
+        "same fd",
+    );
+    // SAFETY: `a` outlives the selector's use of this borrow: it is
+    // unregistered below before `a` is dropped.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let other: Box<dyn FileObject> = Box::new(borrowed.try_clone_to_owned().unwrap());
+    let dup_fd = other.fileno();
+    assert_ne!(dup_fd, fd);
+    sel.register(other, EVENT_WRITE, "dup").unwrap();
+    assert_err(
+        sel.register(Box::new(dup_fd), EVENT_READ, "x"),
+        |e| matches!(e, Error::AlreadyRegistered(_)),
+        "same fd, other object",
+    );
+    // Nothing was changed by the failures.
+    assert_eq!(sel.get_map().len(), 2);
+    assert_eq!(*sel.get_key(fd).unwrap().data(), "data");
+    assert_eq!(sel.get_key(fd).unwrap().events(), EVENT_READ);
+    assert_err(
+        sel.get_key(-1),
+        |e| matches!(e, Error::NotRegistered(-1)),
+        "negative fd not registered",
+    );
+    sel.unregister(fd).unwrap();
+    sel.unregister(dup_fd).unwrap();
+    drop(b);
+}
+
+/// A closed descriptor is refused (`EBADF`) by every backend, and not left in
+/// the map (CPython's kqueue test_register_bad_fd, made uniform).
+pub fn test_register_bad_fd<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (a, _b) = socketpair();
+    let fd = a.into_raw_fd();
+    // SAFETY: we own `fd` (from `into_raw_fd`) and close it exactly once.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    let err = sel.register(fd, EVENT_READ, ()).unwrap_err();
+    // The number may have been reused by a concurrent test between close and
+    // register; then the registration is legitimate.
+    if err.raw_os_error() == Some(libc::EBADF) {
+        assert!(sel.get_map().is_empty());
+        assert!(matches!(sel.get_key(fd), Err(Error::NotRegistered(_))));
+    } else {
+        panic!("registering a closed fd: {err:?}");
+    }
+}
+
+/// A regular file: epoll refuses it (`EPERM`) and keeps nothing; poll and
+/// select accept it and report it ready both ways (files are always ready).
+pub fn test_register_file<S: Selector<std::fs::File, ()>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+    let fd = file.as_raw_fd();
+    match sel.backend() {
+        "epoll" => {
+            let err = sel.register(file, EVENT_READ, ()).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err:?}");
+            assert!(sel.get_map().is_empty());
+            // Nothing was left in the kernel either: select sees nothing.
+            assert!(ready_fds(&mut sel, Some(Duration::ZERO)).is_empty());
+        }
+        _ => {
+            sel.register(file, EVENT_READ | EVENT_WRITE, ()).unwrap();
+            let ready = ready_fds(&mut sel, Some(Duration::ZERO));
+            if sel.backend() == "kqueue" {
+                // kqueue: EVFILT_READ on a file is ready while the offset is
+                // before EOF; EVFILT_WRITE is not supported for vnodes.
+                assert!(
+                    ready.iter().all(|&(f, ev)| f == fd && ev.is_readable()),
+                    "{ready:?}"
+                );
+            } else {
+                assert_eq!(ready, [(fd, EVENT_READ | EVENT_WRITE)]);
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------- unregistering
+
+/// Unregister returns the key; unknown fds and a second unregister fail.
+pub fn test_unregister<S: Selector<UnixStream, u32>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (a, b) = socketpair();
+    let fd = a.as_raw_fd();
+    sel.register(a, EVENT_READ, 7).unwrap();
+    let key = sel.unregister(fd).unwrap();
+    assert_eq!((key.fd(), key.events(), *key.data()), (fd, EVENT_READ, 7));
+    // The object comes back, open.
+    let (a, data) = key.into_parts();
+    assert_eq!((a.as_raw_fd(), data), (fd, 7));
+    assert!(is_open(fd));
+    assert!(sel.get_map().is_empty());
+    assert_err(
+        sel.unregister(fd),
+        |e| matches!(e, Error::NotRegistered(f) if *f == fd),
+        "second unregister",
+    );
+    assert_err(
+        sel.unregister(b.as_raw_fd()),
+        |e| matches!(e, Error::NotRegistered(_)),
+        "unknown fd",
+    );
+    assert_err(
+        sel.unregister(-1),
+        |e| matches!(e, Error::NotRegistered(-1)),
+        "negative fd",
+    );
+    // And it is no longer watched: data pending on it is not reported.
+    (&b).write_all(b"x").unwrap();
+    assert!(ready_fds(&mut sel, Some(Duration::ZERO)).is_empty());
+}
+
+/// Raw fds registered, both ends closed by their owner: unregister succeeds.
+pub fn test_unregister_after_fd_close<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (a, b) = socketpair();
+    let (rfd, wfd) = (a.as_raw_fd(), b.as_raw_fd());
+    sel.register(rfd, EVENT_READ, ()).unwrap();
+    sel.register(wfd, EVENT_WRITE, ()).unwrap();
+    drop((a, b));
+    sel.unregister(rfd).unwrap();
+    sel.unregister(wfd).unwrap();
+    assert!(sel.get_map().is_empty());
+}
+
+/// fds closed and their numbers reused (dup2 onto other sockets): unregister
+/// of the old registrations succeeds, and the new files are not watched.
+pub fn test_unregister_after_fd_close_and_reuse<S: Selector<RawFd, ()>>(
+    new: impl Fn() -> Result<S>,
+) {
+    let mut sel = new().unwrap();
+    let (a, b) = socketpair();
+    let (rfd, wfd) = (a.as_raw_fd(), b.as_raw_fd());
+    sel.register(rfd, EVENT_READ, ()).unwrap();
+    sel.register(wfd, EVENT_WRITE, ()).unwrap();
+    let (c, d) = socketpair();
+    // Reuse the numbers for other sockets, atomically (dup2 closes the old
+    // file), so no concurrent test can take them in between.
+    for (from, to) in [(c.as_raw_fd(), rfd), (d.as_raw_fd(), wfd)] {
+        // SAFETY: both are open descriptors this test owns; dup2 replaces
+        // `to`, which the socket `a`/`b` owns and which we forget below.
+        crate::sys::cvt(unsafe { libc::dup2(from, to) }).unwrap();
+    }
+    sel.unregister(rfd).unwrap();
+    sel.unregister(wfd).unwrap();
+    assert!(sel.get_map().is_empty());
+    assert!(ready_fds(&mut sel, Some(Duration::ZERO)).is_empty());
+    // `a` and `b` now own the dup2'ed sockets; dropping them closes those.
+    drop((a, b, c, d));
+}
+
+/// Registered by object: the selector shares ownership, so the caller
+/// dropping its handle does not close the socket; unregister still works,
+/// hands the object back, and dropping it closes the descriptor.
+pub fn test_unregister_after_socket_close<S: Selector<Rc<UnixStream>, ()>>(
+    new: impl Fn() -> Result<S>,
+) {
+    let mut sel = new().unwrap();
+    let (a, b) = socketpair();
+    let a = Rc::new(a);
+    let fd = a.as_raw_fd();
+    sel.register(Rc::clone(&a), EVENT_READ, ()).unwrap();
+    drop(a); // the caller "closes" its socket
+    assert!(is_open(fd), "the selector keeps a registered object open");
+    (&b).write_all(b"x").unwrap();
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(fd, EVENT_READ)]
+    );
+    let key = sel.unregister(fd).unwrap();
+    assert_eq!(Rc::strong_count(key.fileobj()), 1);
+    // Consume the byte, so the close below is a clean EOF (not a reset).
+    (&**key.fileobj()).read_exact(&mut [0; 1]).unwrap();
+    drop(key);
+    // The peer sees the close.
+    b.set_nonblocking(false).unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!((&b).read(&mut [0; 1]).unwrap(), 0);
+}
+
+// ---------------------------------------------------------------- modify
+
+/// Change the events (key and get_key agree); change only the data (no
+/// system call: it works even on a descriptor closed since, which any system
+/// call would refuse); unknown fds fail.
+pub fn test_modify<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (a, b) = socketpair();
+    let fd = a.as_raw_fd();
+    sel.register(fd, EVENT_READ, 1).unwrap();
+
+    let key = sel.modify(fd, EVENT_WRITE, 2).unwrap();
+    assert_eq!((key.events(), *key.data()), (EVENT_WRITE, 2));
+    let key = sel.get_key(fd).unwrap();
+    assert_eq!((key.events(), *key.data()), (EVENT_WRITE, 2));
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(fd, EVENT_WRITE)]
+    );
+
+    // The kernel follows: back to READ, nothing readable yet, then data.
+    sel.modify_events(fd, EVENT_READ).unwrap();
+    assert_eq!(*sel.get_key(fd).unwrap().data(), 2);
+    assert!(ready_fds(&mut sel, Some(Duration::ZERO)).is_empty());
+    (&b).write_all(b"x").unwrap();
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(fd, EVENT_READ)]
+    );
+
+    // Only the data: no system call. Close a second descriptor behind the
+    // selector's back; a system call on it would fail with EBADF.
+    let (c, _d) = socketpair();
+    let cfd = c.as_raw_fd();
+    sel.register(cfd, EVENT_READ, 10).unwrap();
+    drop(c);
+    let key = sel.modify(cfd, EVENT_READ, 11).unwrap();
+    assert_eq!((key.events(), *key.data()), (EVENT_READ, 11));
+    *sel.get_key_mut(cfd).unwrap().data_mut() = 12;
+    assert_eq!(*sel.get_key(cfd).unwrap().data(), 12);
+    sel.unregister(cfd).unwrap();
+
+    // Unknown fd.
+    assert_err(
+        sel.modify(b.as_raw_fd(), EVENT_READ, 0),
+        |e| matches!(e, Error::NotRegistered(_)),
+        "modify unknown",
+    );
+    assert_err(
+        sel.modify_events(-5, EVENT_READ),
+        |e| matches!(e, Error::NotRegistered(-5)),
+        "modify negative",
+    );
+}
+
+/// The kernel refuses a modify (the descriptor was closed behind the
+/// selector's back): CPython drops the key; here the old registration stays
+/// fully intact, and unregister still succeeds.
+pub fn test_modify_unregister<S: Selector<RawFd, &'static str>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (a, _b) = socketpair();
+    let fd = a.as_raw_fd();
+    sel.register(fd, EVENT_READ, "old").unwrap();
+    let (keep, _keep_peer) = socketpair();
+    drop(a);
+    let err = sel.modify(fd, EVENT_WRITE, "new").unwrap_err();
+    // EBADF unless a concurrent test reused the number (then ENOENT on epoll).
+    assert!(matches!(err, Error::Os(_)), "{err:?}");
+    let key = sel.get_key(fd).unwrap();
+    assert_eq!(
+        (key.fd(), key.events(), *key.data()),
+        (fd, EVENT_READ, "old")
+    );
+    assert_eq!(sel.get_map().len(), 1);
+    let key = sel.unregister(fd).unwrap();
+    assert_eq!(*key.data(), "old");
+    drop(keep);
+}
+
+/// Modify to an empty mask is refused before anything else, and changes
+/// nothing.
+pub fn test_modify_invalid_events<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (a, _b) = socketpair();
+    let fd = a.as_raw_fd();
+    sel.register(fd, EVENT_WRITE, 1).unwrap();
+    assert_err(
+        sel.modify(fd, Events::EMPTY, 2),
+        |e| matches!(e, Error::InvalidEvents),
+        "modify empty",
+    );
+    assert_err(
+        sel.modify_events(fd, Events::EMPTY),
+        |e| matches!(e, Error::InvalidEvents),
+        "modify_events empty",
+    );
+    assert_err(
+        sel.modify(-1, Events::EMPTY, 2),
+        |e| matches!(e, Error::InvalidEvents),
+        "modify empty, unknown fd",
+    );
+    let key = sel.get_key(fd).unwrap();
+    assert_eq!((key.events(), *key.data()), (EVENT_WRITE, 1));
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(fd, EVENT_WRITE)]
+    );
+}
+
+// ------------------------------------------------------------ close, drop
+
+/// After close every call fails with `Closed`, the map is empty, owned
+/// objects were dropped, and closing again is harmless.
+pub fn test_close<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (a, b) = socketpair();
+    let (c, d) = socketpair();
+    let (afd, cfd) = (a.as_raw_fd(), c.as_raw_fd());
+    sel.register(a, EVENT_READ, ()).unwrap();
+    sel.register(c, EVENT_WRITE, ()).unwrap();
+    assert_eq!(sel.get_map().len(), 2);
+    assert!(!sel.is_closed());
+    sel.close().unwrap();
+    assert!(sel.is_closed());
+    assert!(sel.get_map().is_empty());
+    assert!(sel.get_map().iter().next().is_none());
+    let closed = |e: &Error| matches!(e, Error::Closed);
+    assert_err(sel.get_key(afd), closed, "get_key");
+    assert_err(sel.get_key_mut(afd).map(|_| ()), closed, "get_key_mut");
+    assert_err(sel.modify(afd, EVENT_WRITE, ()), closed, "modify");
+    assert_err(sel.modify_events(afd, EVENT_WRITE), closed, "modify_events");
+    assert_err(sel.unregister(cfd), closed, "unregister");
+    assert_err(sel.register(d, EVENT_READ, ()), closed, "register");
+    assert_err(
+        sel.select(Some(Duration::ZERO)).map(|r| r.len()),
+        closed,
+        "select",
+    );
+    assert_err(
+        sel.select(None).map(|r| r.len()),
+        closed,
+        "select, blocking",
+    );
+    let mut ready = vec![(0, EVENT_READ)];
+    assert_err(sel.select_into(&mut ready, None), closed, "select_into");
+    assert!(ready.is_empty());
+    sel.close().unwrap();
+    assert!(sel.is_closed());
+    // The owned sockets were closed with the registrations: the peer sees EOF.
+    b.set_nonblocking(false).unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!((&b).read(&mut [0; 1]).unwrap(), 0);
+}
+
+/// Python's `with` block: here, dropping the selector closes it and the
+/// objects it owns.
+pub fn test_context_manager<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>) {
+    let (a, b) = socketpair();
+    {
+        let mut sel = new().unwrap();
+        sel.register(a, EVENT_READ, ()).unwrap();
+    }
+    b.set_nonblocking(false).unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(
+        (&b).read(&mut [0; 1]).unwrap(),
+        0,
+        "dropping the selector closed `a`"
+    );
+}
+
+// ------------------------------------------------------------- look-ups
+
+pub fn test_get_key<S: Selector<RawFd, &'static str>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (a, b) = socketpair();
+    let fd = a.as_raw_fd();
+    let key = sel.register(fd, EVENT_READ, "data").unwrap().clone();
+    assert_eq!(sel.get_key(fd).unwrap(), &key);
+    assert_err(
+        sel.get_key(b.as_raw_fd()),
+        |e| matches!(e, Error::NotRegistered(_)),
+        "unknown",
+    );
+    assert_err(
+        sel.get_key(i32::MAX),
+        |e| matches!(e, Error::NotRegistered(_)),
+        "huge fd",
+    );
+    let io_err: io::Error = sel.get_key(b.as_raw_fd()).unwrap_err().into();
+    assert_eq!(io_err.kind(), io::ErrorKind::NotFound);
+}
+
+/// The map: a live read-only view with len, look-up by fd and by object,
+/// `get` with a default, iteration in registration order.
+pub fn test_get_map<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let pairs: Vec<_> = (0..4).map(|_| socketpair()).collect();
+    assert!(sel.get_map().is_empty());
+    assert_eq!(sel.get_map().len(), 0);
+    // Register in an order unrelated to the fd numbers.
+    let order = [
+        pairs[2].0.as_raw_fd(),
+        pairs[0].1.as_raw_fd(),
+        pairs[3].0.as_raw_fd(),
+        pairs[1].1.as_raw_fd(),
+    ];
+    for (i, &fd) in order.iter().enumerate() {
+        sel.register(fd, EVENT_READ, i as u32).unwrap();
+    }
+    let map = sel.get_map();
+    assert_eq!(map.len(), 4);
+    assert_eq!(map.fds().collect::<Vec<_>>(), order);
+    assert_eq!(
+        map.iter().map(|k| *k.data()).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+    assert_eq!(map.get(order[1]).map(|k| *k.data()), Some(1));
+    assert_eq!(map.get_by(&pairs[0].1).map(|k| k.fd()), Some(order[1]));
+    assert!(map.contains(order[3]));
+    let unknown = pairs[0].0.as_raw_fd();
+    assert!(map.get(unknown).is_none() && !map.contains(unknown));
+    assert_eq!(map.get(unknown).map_or(99, |k| *k.data()), 99);
+    // Live: the next borrow sees the change.
+    sel.unregister(order[1]).unwrap();
+    sel.register(order[1], EVENT_WRITE, 9).unwrap();
+    let map = sel.get_map();
+    assert_eq!(
+        map.fds().collect::<Vec<_>>(),
+        [order[0], order[2], order[3], order[1]]
+    );
+    assert_eq!(map.events(order[1]), Some(EVENT_WRITE));
+    assert_eq!(format!("{map:?}").matches("SelectorKey").count(), 4);
+}
+
+/// Backends with a kernel object expose it (Python's `fileno()`), open and
+/// close-on-exec, for as long as the selector lives.
+pub fn test_fileno<S: Selector<RawFd, ()> + AsRawFd>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let fd = sel.as_raw_fd();
+    assert!(fd >= 0 && is_open(fd));
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC, "close-on-exec");
+    sel.close().unwrap();
+    assert_eq!(sel.as_raw_fd(), fd, "valid until dropped");
+}
+
+// --------------------------------------------------------------- select
+
+/// Reader and writer of an idle pair: exactly `[(writer, WRITE)]`.
+pub fn test_select<S: Selector<RawFd, &'static str>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (rd, wr) = socketpair();
+    sel.register(rd.as_raw_fd(), EVENT_READ, "reader").unwrap();
+    sel.register(wr.as_raw_fd(), EVENT_WRITE, "writer").unwrap();
+    let ready: Vec<_> = sel
+        .select(None)
+        .unwrap()
+        .map(|(key, events)| (key.fd(), *key.data(), events))
+        .collect();
+    assert_eq!(ready, [(wr.as_raw_fd(), "writer", EVENT_WRITE)]);
+}
+
+/// One socket registered READ|WRITE with data pending: one entry, both events.
+pub fn test_select_read_write<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (a, b) = socketpair();
+    (&b).write_all(b"hello").unwrap();
+    sel.register(a.as_raw_fd(), EVENT_READ | EVENT_WRITE, ())
+        .unwrap();
+    for _ in 0..2 {
+        // Level-triggered: reported again while still ready.
+        let ready = ready_fds(&mut sel, Some(Duration::ZERO));
+        assert_eq!(ready, [(a.as_raw_fd(), EVENT_READ | EVENT_WRITE)]);
+    }
+    let mut buf = [0; 5];
+    (&a).read_exact(&mut buf).unwrap();
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(a.as_raw_fd(), EVENT_WRITE)]
+    );
+}
+
+/// A peer that hung up makes the socket ready, reported only for what was
+/// registered (hang-up counts as both directions, then is masked).
+pub fn test_select_hangup<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+    let (r, r_peer) = socketpair();
+    let (w, w_peer) = socketpair();
+    let (rw, rw_peer) = socketpair();
+    drop((r_peer, w_peer, rw_peer));
+    let mut sel = new().unwrap();
+    sel.register(r.as_raw_fd(), EVENT_READ, ()).unwrap();
+    sel.register(w.as_raw_fd(), EVENT_WRITE, ()).unwrap();
+    sel.register(rw.as_raw_fd(), EVENT_READ | EVENT_WRITE, ())
+        .unwrap();
+    let mut expected = vec![
+        (r.as_raw_fd(), EVENT_READ),
+        (w.as_raw_fd(), EVENT_WRITE),
+        (rw.as_raw_fd(), EVENT_READ | EVENT_WRITE),
+    ];
+    expected.sort_unstable_by_key(|&(fd, _)| fd);
+    assert_eq!(ready_fds(&mut sel, Some(Duration::from_secs(5))), expected);
+}
+
+/// The dispatch pattern: `select_into` fills a caller-owned list, so
+/// handlers may register, modify and unregister while it is walked.
+pub fn test_select_into_dispatch<S: Selector<UnixStream, u32>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (a, a_peer) = socketpair();
+    let (b, b_peer) = socketpair();
+    let (c, c_peer) = socketpair();
+    let (afd, bfd, cfd) = (a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd());
+    (&a_peer).write_all(b"1").unwrap();
+    (&b_peer).write_all(b"2").unwrap();
+    sel.register(a, EVENT_READ, 0).unwrap();
+    sel.register(b, EVENT_READ, 0).unwrap();
+    let mut ready = Vec::new();
+    assert_eq!(
+        sel.select_into(&mut ready, Some(Duration::from_secs(5)))
+            .unwrap(),
+        2
+    );
+    let mut handled = Vec::new();
+    for &(fd, _) in &ready {
+        // Whichever is handled first registers `c` and unregisters the
+        // other (in this order: the other's number, freed by unregister, must
+        // not be reused by a new registration while the list is walked).
+        let Ok(key) = sel.get_key_mut(fd) else {
+            continue;
+        };
+        *key.data_mut() += 1;
+        handled.push(fd);
+        let other = if fd == afd { bfd } else { afd };
+        sel.register(c.try_clone().unwrap(), EVENT_WRITE, 5)
+            .unwrap();
+        sel.unregister(other).unwrap();
+    }
+    assert_eq!(handled.len(), 1, "the unregistered entry is skipped");
+    assert_eq!(*sel.get_key(handled[0]).unwrap().data(), 1);
+    let clone_fd = sel.get_map().fds().last().unwrap();
+    assert_ne!(clone_fd, cfd);
+    let mut expected = vec![(handled[0], EVENT_READ), (clone_fd, EVENT_WRITE)];
+    expected.sort_unstable_by_key(|&(fd, _)| fd);
+    assert_eq!(ready_fds(&mut sel, Some(Duration::ZERO)), expected);
+    drop((c, c_peer));
+}
+
+/// 12 socket pairs, a random writer each round: exactly the matching reader
+/// becomes ready, and every message arrives.
+pub fn test_selector<S: Selector<UnixStream, usize>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let mut writers = Vec::new();
+    for i in 0..12 {
+        let (rd, wr) = socketpair();
+        sel.register(rd, EVENT_READ, i).unwrap();
+        writers.push(wr);
+    }
+    let mut seed = 0x9e37_79b9_u32;
+    for round in 0..200 {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let i = seed as usize % writers.len();
+        let message = format!("round {round} to {i}");
+        (&writers[i]).write_all(message.as_bytes()).unwrap();
+        let ready: Vec<_> = sel
+            .select(Some(Duration::from_secs(5)))
+            .unwrap()
+            .map(|(key, events)| (*key.data(), key.fd(), events))
+            .collect();
+        assert_eq!(ready.len(), 1, "round {round}: {ready:?}");
+        let (data, fd, events) = ready[0];
+        assert_eq!((data, events), (i, EVENT_READ));
+        let mut buf = vec![0; message.len()];
+        let stream: &UnixStream = sel.get_key(fd).unwrap().fileobj();
+        (&*stream).read_exact(&mut buf).unwrap();
+        assert_eq!(buf, message.as_bytes());
+    }
+}
+
+/// Nothing registered, timeout 0: empty, at once.
+pub fn test_empty_select<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let start = Instant::now();
+    assert_eq!(sel.select(Some(Duration::ZERO)).unwrap().len(), 0);
+    assert!(start.elapsed() < Duration::from_millis(500));
+}
+
+/// Nothing registered, timeout 1 s: the timeout is honoured (CPython's
+/// kqueue test, for every backend).
+pub fn test_empty_select_timeout<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let start = Instant::now();
+    assert_eq!(sel.select(Some(Duration::from_secs(1))).unwrap().len(), 0);
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+}
+
+/// A writable fd with timeout 0 and 1 ns: one entry, fast; an unreadable fd
+/// with timeout 1 s: empty after 0.8–2.0 s.
+pub fn test_timeout<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (rd, wr) = socketpair();
+    sel.register(wr.as_raw_fd(), EVENT_WRITE, ()).unwrap();
+    for timeout in [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        Duration::from_secs(1),
+    ] {
+        let start = Instant::now();
+        assert_eq!(
+            ready_fds(&mut sel, Some(timeout)),
+            [(wr.as_raw_fd(), EVENT_WRITE)]
+        );
+        assert!(start.elapsed() < Duration::from_millis(500), "{timeout:?}");
+    }
+    sel.unregister(wr.as_raw_fd()).unwrap();
+    sel.register(rd.as_raw_fd(), EVENT_READ, ()).unwrap();
+    let start = Instant::now();
+    assert!(ready_fds(&mut sel, Some(Duration::from_secs(1))).is_empty());
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_millis(800), "{elapsed:?}");
+    assert!(elapsed <= Duration::from_secs(2), "{elapsed:?}");
+}
+
+// -------------------------------------------------------------- signals
+
+/// Signal handling for the tests: a handler that counts, per thread, the
+/// signals it received (the counter is thread-local, so tests running in
+/// parallel in one process do not see each other's signals).
+pub mod signals {
+    use std::cell::Cell;
+    use std::sync::Once;
+
+    thread_local! {
+        static RECEIVED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    extern "C" fn count(_signal: libc::c_int) {
+        // A thread-local `Cell` with a const initialiser is a plain TLS
+        // access: async-signal-safe.
+        RECEIVED.with(|r| r.set(r.get() + 1));
+    }
+
+    /// Installs the counting handler for `signal`, once per process, without
+    /// `SA_RESTART` (so blocking calls are interrupted with `EINTR`).
+    pub fn install(signal: libc::c_int) {
+        static ONCE: Once = Once::new();
+        assert_eq!(signal, libc::SIGURG, "one handled signal per process");
+        ONCE.call_once(|| {
+            // SAFETY: `sigaction` is plain old data (zeroed is valid); the
+            // handler is an `extern "C" fn(c_int)` that only touches a
+            // thread-local `Cell`; every return value is checked.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = count as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                action.sa_flags = 0;
+                assert_eq!(libc::sigemptyset(&mut action.sa_mask), 0);
+                assert_eq!(libc::sigaction(signal, &action, std::ptr::null_mut()), 0);
+            }
+        });
+    }
+
+    /// Signals this thread has received so far.
+    pub fn received() -> usize {
+        RECEIVED.with(Cell::get)
+    }
+
+    /// The calling thread, as a target for [`send`].
+    pub fn current_thread() -> libc::pthread_t {
+        // SAFETY: always safe to call.
+        unsafe { libc::pthread_self() }
+    }
+
+    /// Sends `signal` to `thread` (which must still be running).
+    pub fn send(thread: libc::pthread_t, signal: libc::c_int) {
+        // SAFETY: the caller guarantees `thread` is alive (it joins the
+        // sender before returning).
+        let rc = unsafe { libc::pthread_kill(thread, signal) };
+        assert_eq!(rc, 0, "pthread_kill");
+    }
+}
+
+/// A signal arrives during a 1.5 s wait: the wait is resumed (PEP 475), no
+/// error surfaces, and it returns empty after at least 1.0 s.
+pub fn test_select_interrupt_noraise<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+    signals::install(libc::SIGURG);
+    let mut sel = new().unwrap();
+    let (rd, _wr) = socketpair();
+    sel.register(rd.as_raw_fd(), EVENT_READ, ()).unwrap();
+    let me = signals::current_thread();
+    let before = signals::received();
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            signals::send(me, libc::SIGURG);
+        });
+        let ready = sel
+            .select(Some(Duration::from_millis(1500)))
+            .expect("no EINTR error");
+        assert_eq!(ready.len(), 0);
+    });
+    let elapsed = start.elapsed();
+    assert_eq!(
+        signals::received(),
+        before + 1,
+        "the signal interrupted the wait"
+    );
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
+// ----------------------------------------------------------------- scale
+
+/// The soft open-file limit and the number of descriptors open now.
+pub fn fd_budget() -> (usize, usize) {
+    // SAFETY: `rlimit` is plain old data; getrlimit writes it.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: valid resource and pointer.
+    crate::sys::cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }).unwrap();
+    let open = std::fs::read_dir("/proc/self/fd")
+        .or_else(|_| std::fs::read_dir("/dev/fd"))
+        .map(|dir| dir.count())
+        .unwrap_or(64);
+    (
+        usize::try_from(limit.rlim_cur)
+            .unwrap_or(usize::MAX)
+            .min(1 << 20),
+        open,
+    )
+}
+
+/// As many socket pairs as the open-file limit allows (here ~9,800 pairs,
+/// ~19,600 descriptors, far above `FD_SETSIZE`): readers registered READ,
+/// writers WRITE; one select reports exactly one entry per pair, plus the
+/// readers that were written to.
+pub fn test_above_fd_setsize<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>) {
+    let _guard = FD_HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let mut sel = new().unwrap();
+    let (limit, open) = fd_budget();
+    // Leave room for the other tests running in parallel in this process.
+    let pairs_wanted = limit.saturating_sub(open + 400) / 2;
+    let limit_fd = libc::FD_SETSIZE as RawFd;
+    let unlimited = sel.backend() != "select"
+        || cfg!(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "freebsd"
+        ));
+    let mut readers_written = Vec::new();
+    let mut pairs = 0;
+    for i in 0..pairs_wanted {
+        let Ok((rd, wr)) = UnixStream::pair() else {
+            break;
+        };
+        let (rfd, wfd) = (rd.as_raw_fd(), wr.as_raw_fd());
+        if i % 97 == 0 {
+            (&wr).write_all(b"x").unwrap();
+            readers_written.push(rfd);
+        }
+        match sel.register(rd, EVENT_READ, ()) {
+            Ok(_) => {}
+            Err(Error::FdOutOfRange { fd, limit }) if !unlimited => {
+                assert!(fd >= limit && limit == limit_fd);
+                break;
+            }
+            Err(err) => panic!("register fd {rfd}: {err:?}"),
+        }
+        match sel.register(wr, EVENT_WRITE, ()) {
+            Ok(_) => {}
+            Err(Error::FdOutOfRange { fd, limit }) if !unlimited => {
+                assert!(fd >= limit);
+                sel.unregister(rfd).unwrap();
+                readers_written.retain(|&fd| fd != rfd);
+                break;
+            }
+            Err(err) => panic!("register fd {wfd}: {err:?}"),
+        }
+        pairs += 1;
+    }
+    if unlimited {
+        assert_eq!(
+            pairs, pairs_wanted,
+            "socketpair failed early (limit {limit}, {open} open)"
+        );
+        assert!(
+            pairs * 2 > 4 * libc::FD_SETSIZE,
+            "only {pairs} pairs fit (limit {limit})"
+        );
+    }
+    let ready = ready_fds(&mut sel, Some(Duration::from_secs(10)));
+    assert_eq!(ready.len(), pairs + readers_written.len());
+    for (fd, events) in ready {
+        let key = sel.get_key(fd).unwrap();
+        if key.events() == EVENT_WRITE {
+            assert_eq!(events, EVENT_WRITE);
+        } else {
+            assert_eq!(events, EVENT_READ);
+            assert!(readers_written.contains(&fd));
+        }
+    }
+    sel.close().unwrap();
+}

@@ -1,0 +1,10 @@
+//! The shared conformance suite, run against `SelectSelector`.
+#![cfg(unix)]
+
+use selectors_select::{FileObject, Result, SelectSelector};
+
+fn new_selector<F: FileObject, T>() -> Result<SelectSelector<F, T>> {
+    SelectSelector::new()
+}
+
+selectors_core::conformance_suite!(select, new_selector);

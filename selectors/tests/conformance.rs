@@ -1,0 +1,18 @@
+//! The shared conformance suite, run against the facade's `DefaultSelector`
+//! and against `Box<dyn Selector>` (each backend crate runs it against its
+//! own selector).
+
+use selectors::{DefaultSelector, FileObject, Result, Selector};
+
+fn new_default<F: FileObject, T>() -> Result<DefaultSelector<F, T>> {
+    DefaultSelector::new()
+}
+
+/// A boxed trait object over the default backend: dynamic dispatch must not
+/// change a thing.
+fn new_boxed<F: FileObject + 'static, T: 'static>() -> Result<Box<dyn Selector<F, T>>> {
+    Ok(Box::new(DefaultSelector::<F, T>::new()?))
+}
+
+selectors_core::conformance_suite!(default_selector, new_default);
+selectors_core::conformance_suite!(boxed_dyn, new_boxed);
