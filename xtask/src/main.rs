@@ -2,6 +2,10 @@
 //!
 //! `cargo xtask ci` runs exactly what `.ci/run` (and every CI job) runs.
 
+mod bench;
+mod cross;
+mod reliability;
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -10,7 +14,11 @@ const HELP: &str = "\
 cargo xtask <task>
 
 Tasks:
-  ci        everything CI runs: fmt, clippy, tests, docs (this is what .ci/run runs)
+  ci        everything CI runs: fmt, clippy, tests, docs, cross-target checks,
+            libkqueue, sanitizers (this is what .ci/run runs)
+  bench     side-by-side benchmarks (see `cargo xtask bench --help`)
+  soak      the property tests with 100x the cases
+  sanitize  the tests under AddressSanitizer (nightly)
   help      this text
 ";
 
@@ -20,6 +28,9 @@ fn main() -> ExitCode {
     let rest = &args[args.len().min(1)..];
     let result = match task {
         "ci" => ci(rest),
+        "bench" => bench::main(rest),
+        "soak" => reliability::soak(rest),
+        "sanitize" => reliability::sanitize(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
@@ -90,6 +101,8 @@ fn ci(args: &[String]) -> Result<(), String> {
     run(cargo()
         .args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
+    cross::ci_stages()?;
+    reliability::ci_stages()?;
     println!("\nxtask ci: all stages passed");
     Ok(())
 }
