@@ -15,6 +15,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 use crate::timeout::Deadline;
+use crate::waker::{WakeSignal, Waker};
 use crate::{Error, Events, FileObject, Ready, Result, Selector, SelectorKey, SelectorMap};
 
 /// The system calls of one backend: the contract between
@@ -81,6 +82,27 @@ pub trait Poller {
     /// unregistered by [`Selector::close`]. The kernel object itself is
     /// released on drop.
     fn close(&mut self) {}
+
+    /// Sets up the poller's wake-up channel (called at most once, on the
+    /// first [`Selector::waker`]) and returns its sending half, with the
+    /// descriptor the poller watches for it, if it uses one (that number is
+    /// then refused by `register`). A wake-up must never be reported in the
+    /// ready list: `wait` consumes it and [`take_woken`](Poller::take_woken)
+    /// reports it.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's; `Unsupported` for a poller without wake-ups (the
+    /// default).
+    fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    /// Whether the last `wait` consumed a wake-up; clears the flag.
+    #[inline]
+    fn take_woken(&mut self) -> bool {
+        false
+    }
 }
 
 /// A [`Selector`] over the kernel interface `P`; every backend's selector is
@@ -93,7 +115,13 @@ pub struct BaseSelector<P, F = RawFd, T = ()> {
     map: SelectorMap<F, T>,
     /// The ready list of the last [`Selector::select`], kept for its capacity.
     ready: Vec<(RawFd, Events)>,
+    /// Whether the last select consumed a wake-up.
+    woken: bool,
     closed: bool,
+    /// Created on the first [`Selector::waker`] call.
+    waker: Option<Waker>,
+    /// The poller's own wake-up descriptor, which users cannot register.
+    waker_fd: Option<RawFd>,
     _marker: PhantomData<fn(F) -> F>,
 }
 
@@ -108,7 +136,10 @@ impl<P: Poller, F, T> BaseSelector<P, F, T> {
             poller: P::new()?,
             map: SelectorMap::default(),
             ready: Vec::new(),
+            woken: false,
             closed: false,
+            waker: None,
+            waker_fd: None,
             _marker: PhantomData,
         })
     }
@@ -145,19 +176,23 @@ impl<P: Poller, F, T> BaseSelector<P, F, T> {
 
 /// Waits with the PEP 475 policy: a wait interrupted by a signal, or ended
 /// early with nothing ready, is resumed with the time left; then the ready
-/// list is masked by the registered events.
+/// list is masked by the registered events. Returns whether a wake-up was
+/// consumed.
 fn wait_into<P: Poller, F, T>(
     poller: &mut P,
     map: &SelectorMap<F, T>,
     ready: &mut Vec<(RawFd, Events)>,
     timeout: Option<Duration>,
-) -> Result<()> {
+) -> Result<bool> {
     let deadline = Deadline::new(timeout);
     let mut next = timeout;
+    let mut woken = false;
     loop {
         ready.clear();
-        match poller.wait(ready, next) {
-            Ok(()) if !ready.is_empty() || !deadline.may_wait_again() => break,
+        let result = poller.wait(ready, next);
+        woken |= poller.take_woken();
+        match result {
+            Ok(()) if woken || !ready.is_empty() || !deadline.may_wait_again() => break,
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => {
@@ -180,7 +215,7 @@ fn wait_into<P: Poller, F, T>(
         }
         None => false,
     });
-    Ok(())
+    Ok(woken)
 }
 
 impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
@@ -198,7 +233,7 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
                 return Err(Error::FdOutOfRange { fd, limit });
             }
         }
-        if self.map.contains(fd) {
+        if self.map.contains(fd) || self.waker_fd == Some(fd) {
             return Err(Error::AlreadyRegistered(fd));
         }
         self.poller.register(fd, events)?;
@@ -225,8 +260,9 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
     #[inline]
     fn select(&mut self, timeout: Option<Duration>) -> Result<Ready<'_, F, T>> {
         self.ensure_open()?;
-        wait_into(&mut self.poller, &self.map, &mut self.ready, timeout)?;
-        Ok(Ready::new(&self.map, &self.ready))
+        self.woken = false;
+        self.woken = wait_into(&mut self.poller, &self.map, &mut self.ready, timeout)?;
+        Ok(Ready::new(&self.map, &self.ready, self.woken))
     }
 
     #[inline]
@@ -237,7 +273,8 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
     ) -> Result<usize> {
         ready.clear();
         self.ensure_open()?;
-        wait_into(&mut self.poller, &self.map, ready, timeout)?;
+        self.woken = false;
+        self.woken = wait_into(&mut self.poller, &self.map, ready, timeout)?;
         Ok(ready.len())
     }
 
@@ -246,6 +283,10 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
             return Ok(());
         }
         self.closed = true;
+        self.woken = false;
+        if let Some(waker) = self.waker.take() {
+            waker.disconnect();
+        }
         for key in self.map.iter() {
             self.poller.unregister(key.fd(), key.events());
         }
@@ -277,6 +318,31 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
 
     fn backend(&self) -> &'static str {
         P::NAME
+    }
+
+    fn waker(&mut self) -> Result<Waker> {
+        self.ensure_open()?;
+        if let Some(waker) = &self.waker {
+            return Ok(waker.clone());
+        }
+        let (fd, signal) = self.poller.add_waker()?;
+        self.waker_fd = fd;
+        Ok(self.waker.insert(Waker::new(signal)).clone())
+    }
+
+    #[inline]
+    fn was_woken(&self) -> bool {
+        self.woken
+    }
+}
+
+impl<P, F, T> Drop for BaseSelector<P, F, T> {
+    fn drop(&mut self) {
+        // Wakers outlive the selector: make them fail instead of signalling a
+        // channel nobody reads.
+        if let Some(waker) = &self.waker {
+            waker.disconnect();
+        }
     }
 }
 

@@ -5,8 +5,8 @@
 //! [`SelectorKey`] and its [`SelectorMap`], the [`Events`] mask
 //! ([`EVENT_READ`], [`EVENT_WRITE`]), the [`Error`] type, the [`timeout`]
 //! conversions and the PEP 475 retry policy, the FFI result checks in
-//! [`sys`], and [`BaseSelector`], the one implementation of the trait, generic
-//! over a backend's [`Poller`].
+//! [`sys`], the cross-thread [`Waker`], and [`BaseSelector`], the one
+//! implementation of the trait, generic over a backend's [`Poller`].
 //!
 //! Users normally depend on the `selectors` facade, or on one backend crate
 //! (`selectors-epoll`, `selectors-poll`, …), which re-export all of this.
@@ -22,6 +22,7 @@ mod map;
 mod selector;
 pub mod sys;
 pub mod timeout;
+pub mod waker;
 
 #[cfg(feature = "conformance")]
 #[doc(hidden)]
@@ -33,3 +34,4 @@ pub use events::{Events, EVENT_READ, EVENT_WRITE};
 pub use key::{FileObject, SelectorKey};
 pub use map::{Iter, SelectorMap};
 pub use selector::{Ready, Selector};
+pub use waker::Waker;

@@ -5,7 +5,7 @@ use std::iter::FusedIterator;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use crate::{Events, FileObject, Result, SelectorKey, SelectorMap};
+use crate::{Events, FileObject, Result, SelectorKey, SelectorMap, Waker};
 
 /// High-level I/O multiplexing: Python's `selectors.BaseSelector`.
 ///
@@ -212,6 +212,27 @@ pub trait Selector<F: FileObject, T> {
     /// The backend's name: `"epoll"`, `"kqueue"`, `"devpoll"`, `"poll"` or
     /// `"select"`.
     fn backend(&self) -> &'static str;
+
+    /// A [`Waker`] that makes this selector's current or next `select`
+    /// return, from any thread or from a signal handler.
+    ///
+    /// The wake-up channel (an `eventfd`, a pipe, or a kqueue user event) is
+    /// created on the first call, so a selector that never asks for a waker
+    /// opens nothing extra; later calls return clones of the same waker. Its
+    /// descriptor never appears in the key map or the ready list, and cannot
+    /// be registered.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`](crate::Error::Closed), or the kernel's error creating the
+    /// channel.
+    fn waker(&mut self) -> Result<Waker>;
+
+    /// `true` if the last [`select`](Selector::select) or
+    /// [`select_into`](Selector::select_into) consumed a wake-up from a
+    /// [`Waker`] (it may have returned ready keys as well). However many
+    /// wakes came before it, a select reports them once.
+    fn was_woken(&self) -> bool;
 }
 
 macro_rules! forward_selector {
@@ -261,6 +282,13 @@ macro_rules! forward_selector {
             fn backend(&self) -> &'static str {
                 (**self).backend()
             }
+            fn waker(&mut self) -> Result<Waker> {
+                (**self).waker()
+            }
+            #[inline]
+            fn was_woken(&self) -> bool {
+                (**self).was_woken()
+            }
         }
     };
 }
@@ -275,15 +303,27 @@ forward_selector!(Box);
 pub struct Ready<'a, F, T> {
     map: &'a SelectorMap<F, T>,
     events: std::slice::Iter<'a, (RawFd, Events)>,
+    woken: bool,
 }
 
 impl<'a, F, T> Ready<'a, F, T> {
     /// The ready list `events`, whose descriptors are all registered in `map`.
-    pub(crate) fn new(map: &'a SelectorMap<F, T>, events: &'a [(RawFd, Events)]) -> Self {
+    pub(crate) fn new(
+        map: &'a SelectorMap<F, T>,
+        events: &'a [(RawFd, Events)],
+        woken: bool,
+    ) -> Self {
         Ready {
             map,
             events: events.iter(),
+            woken,
         }
+    }
+
+    /// `true` if this select consumed a wake-up from a [`Waker`] (see
+    /// [`Selector::was_woken`]).
+    pub fn was_woken(&self) -> bool {
+        self.woken
     }
 }
 

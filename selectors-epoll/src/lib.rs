@@ -49,6 +49,7 @@ pub use selectors_core::*;
 
 use selectors_core::sys::cvt;
 use selectors_core::timeout::to_millis;
+use selectors_core::waker::{wake_channel, WakeReceiver, WakeSignal};
 
 /// Python's `EpollSelector`: a [`Selector`] on epoll, holding file objects
 /// `F` with data `T`.
@@ -60,8 +61,16 @@ pub struct Epoll {
     epfd: OwnedFd,
     /// Where `epoll_wait` writes; never shorter than `max(registered, 1)`.
     events: Vec<libc::epoll_event>,
+    /// Registrations, the waker's included.
     registered: usize,
+    /// The waker's eventfd, registered with [`WAKE_TOKEN`] as its data.
+    waker: Option<WakeReceiver>,
+    woken: bool,
 }
+
+/// The epoll data of the waker's eventfd: not a descriptor number (those are
+/// `0..=i32::MAX`), so it cannot be mistaken for a registration.
+const WAKE_TOKEN: u64 = u64::MAX;
 
 const fn epoll_mask(events: Events) -> u32 {
     let mut mask = 0;
@@ -76,9 +85,13 @@ const fn epoll_mask(events: Events) -> u32 {
 
 impl Epoll {
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: Events) -> io::Result<()> {
+        self.ctl_data(op, fd, epoll_mask(events), fd as u64)
+    }
+
+    fn ctl_data(&self, op: libc::c_int, fd: RawFd, mask: u32, data: u64) -> io::Result<()> {
         let mut event = libc::epoll_event {
-            events: epoll_mask(events),
-            u64: fd as u64,
+            events: mask,
+            u64: data,
         };
         // SAFETY: `epfd` is an open epoll instance and `event` a valid,
         // initialised `epoll_event` that outlives the call (the kernel copies
@@ -101,17 +114,14 @@ impl Poller for Epoll {
             epfd: unsafe { OwnedFd::from_raw_fd(fd) },
             events: vec![EMPTY_EVENT],
             registered: 0,
+            waker: None,
+            woken: false,
         })
     }
 
     fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_ADD, fd, events)?;
-        self.registered += 1;
-        if self.events.len() < self.registered {
-            // Amortised growth happens here, so `wait` never allocates.
-            self.events
-                .resize(self.registered.next_power_of_two(), EMPTY_EVENT);
-        }
+        self.added();
         Ok(())
     }
 
@@ -145,18 +155,53 @@ impl Poller for Epoll {
                 to_millis(timeout),
             )
         })?;
-        ready.reserve(n as usize);
         for event in &self.events[..n as usize] {
             // Copy the fields out: `epoll_event` is packed on x86_64.
             let (bits, data) = (event.events, event.u64);
+            if data == WAKE_TOKEN {
+                self.woken = true;
+                continue;
+            }
             let events = Events::from_poll_bits(bits, libc::EPOLLIN as u32, libc::EPOLLOUT as u32);
             ready.push((data as RawFd, events));
+        }
+        if self.woken {
+            if let Some(waker) = &self.waker {
+                waker.drain();
+            }
         }
         Ok(())
     }
 
     fn close(&mut self) {
         self.events = vec![EMPTY_EVENT];
+    }
+
+    fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
+        let (receiver, signal) = wake_channel()?;
+        let fd = receiver.fd();
+        self.ctl_data(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, WAKE_TOKEN)?;
+        self.added();
+        self.waker = Some(receiver);
+        Ok((Some(fd), signal))
+    }
+
+    #[inline]
+    fn take_woken(&mut self) -> bool {
+        std::mem::take(&mut self.woken)
+    }
+}
+
+impl Epoll {
+    /// Counts a new registration and grows the event buffer to match
+    /// (amortised, here rather than in `wait`, which never allocates), so one
+    /// call can report every descriptor.
+    fn added(&mut self) {
+        self.registered += 1;
+        if self.events.len() < self.registered {
+            self.events
+                .resize(self.registered.next_power_of_two(), EMPTY_EVENT);
+        }
     }
 }
 

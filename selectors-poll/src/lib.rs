@@ -52,6 +52,7 @@ pub use selectors_core::*;
 
 use selectors_core::sys::{check_open, cvt};
 use selectors_core::timeout::to_millis;
+use selectors_core::waker::{wake_channel, WakeReceiver, WakeSignal};
 
 /// Python's `PollSelector`: a [`Selector`] on `poll(2)`, holding file
 /// objects `F` with data `T`.
@@ -65,6 +66,9 @@ pub struct Poll {
     fds: Vec<libc::pollfd>,
     /// `index[fd]` is `fd`'s position in `fds`, or `NONE`.
     index: Vec<u32>,
+    /// The waker's eventfd or pipe, an entry of `fds` like any other.
+    waker: Option<WakeReceiver>,
+    woken: bool,
 }
 
 fn poll_mask(events: Events) -> libc::c_short {
@@ -92,6 +96,19 @@ impl Poll {
     fn position(&self, fd: RawFd) -> usize {
         self.index[fd as usize] as usize
     }
+
+    fn insert(&mut self, fd: RawFd, events: libc::c_short) {
+        let slot = fd as usize;
+        if self.index.len() <= slot {
+            self.index.resize(slot + 1, NONE);
+        }
+        self.index[slot] = u32::try_from(self.fds.len()).expect("too many registrations");
+        self.fds.push(libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        });
+    }
 }
 
 impl Poller for Poll {
@@ -105,16 +122,7 @@ impl Poller for Poll {
         // poll(2) takes any number and flags a closed one with POLLNVAL at
         // every call; refuse it now instead, as epoll and kqueue do.
         check_open(fd)?;
-        let slot = fd as usize;
-        if self.index.len() <= slot {
-            self.index.resize(slot + 1, NONE);
-        }
-        self.index[slot] = u32::try_from(self.fds.len()).expect("too many registrations");
-        self.fds.push(libc::pollfd {
-            fd,
-            events: poll_mask(events),
-            revents: 0,
-        });
+        self.insert(fd, poll_mask(events));
         Ok(())
     }
 
@@ -151,13 +159,24 @@ impl Poller for Poll {
             )
         })? as usize;
         if n > 0 {
-            ready.reserve(n);
+            let waker = self.waker.as_ref().map(WakeReceiver::fd);
+            let mut found = 0;
             for pollfd in &self.fds {
                 if pollfd.revents != 0 {
-                    ready.push((pollfd.fd, ready_events(pollfd.revents)));
-                    if ready.len() == n {
+                    found += 1;
+                    if Some(pollfd.fd) == waker {
+                        self.woken = true;
+                    } else {
+                        ready.push((pollfd.fd, ready_events(pollfd.revents)));
+                    }
+                    if found == n {
                         break;
                     }
+                }
+            }
+            if self.woken {
+                if let Some(waker) = &self.waker {
+                    waker.drain();
                 }
             }
         }
@@ -166,6 +185,19 @@ impl Poller for Poll {
 
     fn close(&mut self) {
         *self = Poll::default();
+    }
+
+    fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
+        let (receiver, signal) = wake_channel()?;
+        let fd = receiver.fd();
+        self.insert(fd, libc::POLLIN);
+        self.waker = Some(receiver);
+        Ok((Some(fd), signal))
+    }
+
+    #[inline]
+    fn take_woken(&mut self) -> bool {
+        std::mem::take(&mut self.woken)
     }
 }
 

@@ -53,6 +53,7 @@ pub use selectors_core::*;
 
 use selectors_core::sys::{check_open, cvt};
 use selectors_core::timeout::to_timeval;
+use selectors_core::waker::{wake_channel, WakeReceiver, WakeSignal};
 
 /// Python's `SelectSelector`: a [`Selector`] on `select(2)`, holding file
 /// objects `F` with data `T`.
@@ -66,6 +67,8 @@ type Word = u32;
 type Word = libc::c_ulong;
 
 const BITS: usize = Word::BITS as usize;
+// `usize` on some targets, `c_int` on others.
+#[allow(clippy::unnecessary_cast)]
 const FD_SETSIZE: usize = libc::FD_SETSIZE as usize;
 /// Words in a C `fd_set`: the sets never have fewer, so a pointer to them is
 /// always a valid `*mut fd_set`.
@@ -99,6 +102,9 @@ pub struct Select {
     write_out: Vec<Word>,
     /// The largest registered descriptor, or -1.
     max_fd: RawFd,
+    /// The waker's eventfd or pipe, watched in the read set.
+    waker: Option<WakeReceiver>,
+    woken: bool,
 }
 
 #[inline]
@@ -135,6 +141,11 @@ impl Select {
         set_bit(&mut self.write, fd, events.is_writable());
     }
 
+    fn insert(&mut self, fd: RawFd, events: Events) {
+        self.set(fd, events);
+        self.max_fd = self.max_fd.max(fd);
+    }
+
     /// The largest descriptor with a bit in either set, or -1.
     fn highest(&self) -> RawFd {
         let words = (self.max_fd as usize / BITS) + 1;
@@ -158,6 +169,8 @@ impl Poller for Select {
             read_out: Vec::new(),
             write_out: Vec::new(),
             max_fd: -1,
+            waker: None,
+            woken: false,
         })
     }
 
@@ -169,8 +182,7 @@ impl Poller for Select {
         // select(2) fails as a whole with EBADF on a closed descriptor; refuse
         // it here instead, where the caller can tell which one it was.
         check_open(fd)?;
-        self.set(fd, events);
-        self.max_fd = self.max_fd.max(fd);
+        self.insert(fd, events);
         Ok(())
     }
 
@@ -217,6 +229,7 @@ impl Poller for Select {
         if n > 0 {
             // `n` counts bits, so a descriptor in both sets counts twice.
             let mut bits_left = n as usize;
+            let waker = self.waker.as_ref().map(WakeReceiver::fd);
             for word in 0..words {
                 let (r, w) = (self.read_out[word], self.write_out[word]);
                 let mut union = r | w;
@@ -233,10 +246,20 @@ impl Poller for Select {
                         events |= Events::WRITE;
                         bits_left -= 1;
                     }
-                    ready.push(((word * BITS + bit) as RawFd, events));
+                    let fd = (word * BITS + bit) as RawFd;
+                    if Some(fd) == waker {
+                        self.woken = true;
+                    } else {
+                        ready.push((fd, events));
+                    }
                 }
                 if bits_left == 0 {
                     break;
+                }
+            }
+            if self.woken {
+                if let Some(waker) = &self.waker {
+                    waker.drain();
                 }
             }
         }
@@ -247,6 +270,22 @@ impl Poller for Select {
         if let Ok(fresh) = Select::new() {
             *self = fresh;
         }
+    }
+
+    fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
+        let (receiver, signal) = wake_channel()?;
+        let fd = receiver.fd();
+        if !UNLIMITED && fd as usize >= FD_SETSIZE {
+            return Err(io::Error::from_raw_os_error(libc::EMFILE));
+        }
+        self.insert(fd, Events::READ);
+        self.waker = Some(receiver);
+        Ok((Some(fd), signal))
+    }
+
+    #[inline]
+    fn take_woken(&mut self) -> bool {
+        std::mem::take(&mut self.woken)
     }
 }
 

@@ -1,0 +1,272 @@
+//! Waking a blocked `select` from another thread, or from a signal handler.
+//!
+//! Python's `selectors` has no way to do this (asyncio bolts a self-pipe on),
+//! and since PEP 475 an interrupted wait is simply resumed, so a signal alone
+//! cannot end it. A [`Waker`] can: [`Waker::wake`] makes the selector's
+//! current or next `select` return, with [`Selector::was_woken`] set.
+//!
+//! Each backend supplies the mechanism as a [`WakeSignal`]: an `eventfd` on
+//! Linux (epoll, poll, select), `EVFILT_USER` on kqueue, a non-blocking pipe
+//! elsewhere. [`wake_channel`] builds the `eventfd`/pipe kind for the
+//! backends that use a descriptor.
+//!
+//! [`Selector::was_woken`]: crate::Selector::was_woken
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::sys::cvt;
+use crate::{Error, Result};
+
+/// The sending half of a backend's wake-up channel.
+///
+/// `signal` must be async-signal-safe: one system call (`write`, `kevent`),
+/// no lock, no allocation. Signalling a channel that is already signalled
+/// must succeed (wake-ups coalesce).
+pub trait WakeSignal: Send + Sync + 'static {
+    /// Makes the poller's current or next wait return.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's, as an [`io::Error`] built from `errno` (no allocation).
+    fn signal(&self) -> io::Result<()>;
+}
+
+struct Shared {
+    /// Cleared when the selector is closed or dropped.
+    alive: AtomicBool,
+    signal: Box<dyn WakeSignal>,
+}
+
+/// Wakes a selector blocked in `select` (from any thread, or from a signal
+/// handler).
+///
+/// Obtained with [`Selector::waker`](crate::Selector::waker); cheap to clone,
+/// `Send` and `Sync`. Wake-ups coalesce (a thousand wakes before a `select`
+/// make it return once) and are never lost (a wake racing a `select` is seen
+/// by it or by the next one). The waker's own descriptor never appears in the
+/// key map or the ready list.
+///
+/// # Async-signal safety
+///
+/// [`wake`](Waker::wake) is async-signal-safe: it is an atomic load and one
+/// `write(2)` (or `kevent(2)`), with no lock and no allocation, so a signal
+/// handler may call it (keep the `Waker` in a `static`, e.g. a `OnceLock`).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use selectors_core::Selector;
+/// use selectors_poll::PollSelector;
+///
+/// let mut sel = PollSelector::<std::os::fd::RawFd, ()>::new()?;
+/// let waker = sel.waker()?;
+/// let start = Instant::now();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(Duration::from_millis(50));
+///     waker.wake().unwrap();
+/// });
+/// let ready = sel.select(None)?; // would block forever without the wake
+/// assert_eq!(ready.len(), 0);
+/// assert!(sel.was_woken());
+/// assert!(start.elapsed() >= Duration::from_millis(50));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Waker {
+    shared: Arc<Shared>,
+}
+
+impl Waker {
+    pub(crate) fn new(signal: Box<dyn WakeSignal>) -> Waker {
+        Waker {
+            shared: Arc::new(Shared {
+                alive: AtomicBool::new(true),
+                signal,
+            }),
+        }
+    }
+
+    /// Makes the selector's current or next `select` return.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the selector has been closed or dropped (the
+    /// waker then touches no descriptor at all), or the kernel's error as
+    /// [`Error::Os`].
+    #[inline]
+    pub fn wake(&self) -> Result<()> {
+        if !self.shared.alive.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        self.shared.signal.signal().map_err(Error::Os)
+    }
+
+    /// Marks the selector gone: every later `wake` fails with `Closed`.
+    pub(crate) fn disconnect(&self) {
+        self.shared.alive.store(false, Ordering::Release);
+    }
+}
+
+impl fmt::Debug for Waker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Waker")
+            .field("alive", &self.shared.alive.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// An `eventfd` (Linux, Android) or a pipe (elsewhere) signalled by writing
+/// to it.
+#[derive(Debug)]
+struct FdSignal {
+    /// The eventfd itself, or the pipe's write end. Owned here, so the number
+    /// can never be reused while a waker exists.
+    fd: Arc<OwnedFd>,
+}
+
+impl WakeSignal for FdSignal {
+    fn signal(&self) -> io::Result<()> {
+        let one: u64 = 1;
+        // SAFETY: `fd` is open (we own it); the buffer is 8 valid bytes (an
+        // eventfd needs exactly 8; a pipe takes any of them).
+        let written = unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        match cvt(written) {
+            Ok(_) => Ok(()),
+            // Full pipe, or eventfd counter at its maximum: a wake-up is
+            // already pending, which is all a wake asks for.
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// The descriptor half of a wake-up channel: what a poller watches for
+/// reading, and drains when it fires.
+#[derive(Debug)]
+pub struct WakeReceiver {
+    fd: Arc<OwnedFd>,
+}
+
+impl WakeReceiver {
+    /// The descriptor to watch for readability.
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Consumes every pending wake-up (one `read` for an eventfd, reads until
+    /// empty for a pipe), so the level-triggered descriptor goes quiet until
+    /// the next wake.
+    pub fn drain(&self) {
+        let mut buf = [0u8; 64];
+        loop {
+            // SAFETY: `fd` is open; `buf` is 64 writable bytes (an eventfd
+            // read needs at least 8).
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            // An eventfd is emptied by one read; a pipe until EAGAIN. Any
+            // error (EAGAIN included) means nothing is left to drain.
+            if n <= 0 || cfg!(any(target_os = "linux", target_os = "android")) {
+                break;
+            }
+        }
+    }
+}
+
+/// A new wake-up channel built on a descriptor: an `eventfd` on Linux and
+/// Android, a pipe elsewhere; non-blocking and close-on-exec.
+///
+/// # Errors
+///
+/// The kernel's (`EMFILE`…).
+pub fn wake_channel() -> io::Result<(WakeReceiver, Box<dyn WakeSignal>)> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: no pointer arguments; the result is checked.
+        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        // SAFETY: `fd` was just created, is open and owned by nothing else.
+        let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        Ok((
+            WakeReceiver {
+                fd: Arc::clone(&fd),
+            },
+            Box::new(FdSignal { fd }),
+        ))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let (read, write) = pipe()?;
+        Ok((
+            WakeReceiver { fd: Arc::new(read) },
+            Box::new(FdSignal {
+                fd: Arc::new(write),
+            }),
+        ))
+    }
+}
+
+/// A non-blocking, close-on-exec pipe.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
+    // SAFETY: pipe(2) succeeded: both are open and owned by nothing else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    for fd in [&read, &write] {
+        // SAFETY: plain flag updates on an open descriptor; results checked.
+        unsafe {
+            cvt(libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC))?;
+            let flags = cvt(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
+            cvt(libc::fcntl(
+                fd.as_raw_fd(),
+                libc::F_SETFL,
+                flags | libc::O_NONBLOCK,
+            ))?;
+        }
+    }
+    Ok((read, write))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readable(fd: RawFd) -> bool {
+        let mut pollfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; zero timeout.
+        let n = unsafe { libc::poll(&mut pollfd, 1, 0) };
+        n == 1
+    }
+
+    #[test]
+    fn wakes_coalesce_and_drain_clears_them() {
+        let (rx, tx) = wake_channel().unwrap();
+        let waker = Waker::new(tx);
+        assert!(!readable(rx.fd()));
+        for _ in 0..1000 {
+            waker.wake().unwrap();
+        }
+        assert!(readable(rx.fd()));
+        rx.drain();
+        assert!(!readable(rx.fd()));
+        waker.clone().wake().unwrap();
+        assert!(readable(rx.fd()));
+    }
+
+    #[test]
+    fn a_disconnected_waker_fails_without_writing() {
+        let (rx, tx) = wake_channel().unwrap();
+        let waker = Waker::new(tx);
+        waker.disconnect();
+        assert!(matches!(waker.wake(), Err(Error::Closed)));
+        assert!(!readable(rx.fd()));
+    }
+}
