@@ -934,7 +934,7 @@ pub fn test_above_fd_setsize<S: Selector<UnixStream, ()>>(new: impl Fn() -> Resu
             "socketpair failed early (limit {limit}, {open} open)"
         );
         assert!(
-            pairs * 2 > 4 * libc::FD_SETSIZE,
+            pairs * 2 > 4 * limit_fd as usize,
             "only {pairs} pairs fit (limit {limit})"
         );
     }
