@@ -161,3 +161,8 @@ cfg_if::cfg_if! {
         compile_error!("selectors supports Unix platforms only");
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
