@@ -16,6 +16,7 @@ cargo xtask <task>
 Tasks:
   ci        everything CI runs: fmt, clippy, tests, docs, cross-target checks,
             libkqueue, sanitizers (this is what .ci/run runs)
+  msrv      check the libraries with the workspace's rust-version (installed if missing)
   bench     side-by-side benchmarks (see `cargo xtask bench --help`)
   soak      the property tests with 100x the cases
   sanitize  the tests under AddressSanitizer (nightly)
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
     let rest = &args[args.len().min(1)..];
     let result = match task {
         "ci" => ci(rest),
+        "msrv" => msrv(),
         "bench" => bench::main(rest),
         "soak" => reliability::soak(rest),
         "sanitize" => reliability::sanitize(rest),
@@ -101,8 +103,57 @@ fn ci(args: &[String]) -> Result<(), String> {
     run(cargo()
         .args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
+    msrv()?;
     cross::ci_stages()?;
     reliability::ci_stages()?;
     println!("\nxtask ci: all stages passed");
     Ok(())
+}
+
+/// The libraries build with the oldest Rust the workspace claims
+/// (`rust-version` in Cargo.toml), installed with rustup when missing.
+fn msrv() -> Result<(), String> {
+    let manifest = std::fs::read_to_string(project_root().join("Cargo.toml"))
+        .map_err(|e| format!("reading Cargo.toml: {e}"))?;
+    let version = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("rust-version = "))
+        .map(|v| v.trim_matches('"').to_string())
+        .ok_or("no rust-version in Cargo.toml")?;
+    let installed = Command::new("rustup")
+        .args(["run", &version, "rustc", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !installed {
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            &version,
+            "--profile",
+            "minimal",
+        ]))?;
+    }
+    // `rustup run` so that cargo and rustc are both the old ones (the `cargo`
+    // running xtask exported its own paths in RUSTC/CARGO; drop them).
+    let mut check = Command::new("rustup");
+    check
+        .current_dir(project_root())
+        .env_remove("RUSTC")
+        .env_remove("CARGO")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env(
+            "CARGO_TARGET_DIR",
+            project_root().join("target").join("msrv"),
+        )
+        .args([
+            "run",
+            &version,
+            "cargo",
+            "check",
+            "--lib",
+            "--workspace",
+            "--exclude",
+            "xtask",
+        ]);
+    run(&mut check)
 }
