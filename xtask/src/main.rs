@@ -150,6 +150,7 @@ fn msrv() -> Result<(), String> {
             &version,
             "cargo",
             "check",
+            "--locked",
             "--lib",
             "--workspace",
             "--exclude",
