@@ -126,6 +126,10 @@ pub struct BaseSelector<P, F = RawFd, T = ()> {
 }
 
 impl<P: Poller, F, T> BaseSelector<P, F, T> {
+    /// The backend's name (as [`Selector::backend`] returns it), without an
+    /// instance: `DefaultSelector::<RawFd, ()>::BACKEND`.
+    pub const BACKEND: &'static str = P::NAME;
+
     /// Opens a selector.
     ///
     /// # Errors

@@ -160,9 +160,14 @@ pub trait Selector<F: FileObject, T> {
     /// to the caller, so the selector can be changed while the list is
     /// dispatched; reuse it across calls to allocate nothing.
     ///
-    /// A handler that unregisters another descriptor of the same list should
-    /// skip its entry: look the key up with [`get_key`](Selector::get_key),
-    /// which then fails.
+    /// Entries are looked up by descriptor, so while dispatching: an entry
+    /// whose descriptor a previous handler unregistered is skipped by looking
+    /// its key up with [`get_key`](Selector::get_key) (which then fails); and
+    /// a handler that unregisters (closes) *another* descriptor and registers
+    /// a new one in the same round may get the old number back, so the old
+    /// entry would reach the new key. Readiness is level-triggered, so that
+    /// costs at most a spurious `WouldBlock`; handlers that only close their
+    /// own descriptor never see it.
     ///
     /// # Errors
     ///
