@@ -1,9 +1,295 @@
-//! `DevpollSelector`: Python's `selectors.DevpollSelector`, on Solaris and
-//! illumos's `/dev/poll`.
+//! `DevpollSelector`: Python's `selectors.DevpollSelector`, on the
+//! [`/dev/poll`](https://illumos.org/man/4D/poll) driver of illumos and
+//! Solaris.
 //!
-//! The implementation lands with the /dev/poll issue; on every other platform
-//! this crate is empty.
-#![cfg(any(target_os = "illumos", target_os = "solaris"))]
+//! `/dev/poll` keeps the set of watched descriptors in the kernel: a
+//! `write(2)` of `pollfd`s adds descriptors (or ORs more events into a
+//! cached one) or, with `POLLREMOVE`, removes them, and the `DP_POLL` ioctl
+//! waits and returns the ready ones.
+//!
+//! - `register` writes one `pollfd`. The driver takes any number silently
+//!   (a closed descriptor would show up as `POLLNVAL` at every `select`), so
+//!   a closed descriptor is refused first with `EBADF`, as every backend
+//!   does.
+//! - `modify` writes `POLLREMOVE` and then the new mask, in one `write`:
+//!   writing the new mask alone would be ORed into the old one.
+//! - `unregister` writes `POLLREMOVE`.
+//! - Every change is written at once, not batched until the next `select`,
+//!   so its error reaches the call that caused it.
+//! - `select` is one `DP_POLL` into a result buffer with room for every
+//!   registered descriptor (grown in `register`, never in `select`), so one
+//!   call reports them all. Timeouts are rounded up to whole milliseconds.
+//! - Hang-up, error and invalid-descriptor conditions (`POLLHUP`,
+//!   `POLLERR`, `POLLNVAL`) are reported as both readable and writable,
+//!   masked by what was registered, as Python does.
+//! - `/dev/poll` is opened close-on-exec; its descriptor is Python's
+//!   `fileno()` (`AsFd`, `AsRawFd`). Like every `/dev/poll` instance it
+//!   belongs to the process that first uses it: a forked child gets `EACCES`.
+//! - The `Waker` is a non-blocking pipe, watched for `POLLIN`.
+//!
+//! On every other platform this crate is empty (its platform-independent
+//! logic is still unit-tested there).
+//!
+//! This crate is all a user of the /dev/poll backend needs: it re-exports
+//! `selectors-core`.
+//!
+//! # Examples
+//!
+//! ```
+//! # // Compiled to nothing where the crate is empty.
+//! # #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+//! # fn main() -> std::io::Result<()> {
+//! use std::io::Write;
+//! use std::os::fd::AsRawFd;
+//! use std::os::unix::net::UnixStream;
+//! use std::time::Duration;
+//! use selectors_devpoll::{DevpollSelector, Selector, EVENT_READ, EVENT_WRITE};
+//!
+//! let (mut a, b) = UnixStream::pair()?;
+//! let mut sel = DevpollSelector::new()?;
+//! sel.register(b.as_raw_fd(), EVENT_READ, "b")?;
+//! assert_eq!(sel.select(Some(Duration::ZERO))?.len(), 0);
+//!
+//! // A new mask replaces the old one (it is not ORed into it).
+//! sel.modify(b.as_raw_fd(), EVENT_WRITE, "b, writable")?;
+//! assert_eq!(sel.poller().polled_events(b.as_raw_fd())?, Some(EVENT_WRITE));
+//!
+//! a.write_all(b"x")?;
+//! sel.modify(b.as_raw_fd(), EVENT_READ | EVENT_WRITE, "b")?;
+//! let ready: Vec<_> = sel.select(None)?.map(|(key, ev)| (*key.data(), ev)).collect();
+//! assert_eq!(ready, [("b", EVENT_READ | EVENT_WRITE)]);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
+//! # fn main() {}
+//! ```
+//!
+//! # References
+//!
+//! [poll(4D)](https://illumos.org/man/4D/poll) (illumos),
+//! [poll(4D)](https://docs.oracle.com/cd/E88353_01/html/E37851/poll-4d.html) (Solaris),
+//! illumos's `<sys/devpoll.h>` and `uts/common/io/devpoll.c`,
+//! CPython's `Lib/selectors.py` (`_PollLikeSelector`, `DevpollSelector`).
+#![cfg(any(target_os = "illumos", target_os = "solaris", test))]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+mod devpoll;
+#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+mod ffi;
+
+#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+pub use devpoll::{Devpoll, DevpollSelector};
 pub use selectors_core::*;
+
+use std::ffi::c_short;
+use std::os::fd::RawFd;
+
+// ---------------------------------------------------------------------------
+// The logic that is not a system call: compiled on illumos and Solaris, and
+// in this crate's unit tests on every Unix, so that it is tested on Linux too.
+
+/// `POLLREMOVE` (`<sys/poll.h>`): written as a descriptor's events, removes
+/// it from the `/dev/poll` set.
+const POLLREMOVE: c_short = 0x0800;
+
+/// The `poll` mask that watches `events`.
+#[inline]
+fn poll_mask(events: Events) -> c_short {
+    let mut mask = 0;
+    if events.is_readable() {
+        mask |= libc::POLLIN;
+    }
+    if events.is_writable() {
+        mask |= libc::POLLOUT;
+    }
+    mask
+}
+
+/// The events a cached mask watches (the answer of `DP_ISPOLLED`).
+#[inline]
+fn watched_events(mask: c_short) -> Events {
+    let mut events = Events::EMPTY;
+    if mask & libc::POLLIN != 0 {
+        events |= Events::READ;
+    }
+    if mask & libc::POLLOUT != 0 {
+        events |= Events::WRITE;
+    }
+    events
+}
+
+/// The kernel's `revents` as Python reads them: hang-up and errors are
+/// both directions (see [`Events::from_poll_bits`]).
+#[inline]
+fn ready_events(revents: c_short) -> Events {
+    Events::from_poll_bits(
+        revents as u16 as u32,
+        libc::POLLIN as u16 as u32,
+        libc::POLLOUT as u16 as u32,
+    )
+}
+
+/// The `pollfd` that starts watching `fd` for `events`.
+#[inline]
+fn add_entry(fd: RawFd, events: Events) -> [libc::pollfd; 1] {
+    [libc::pollfd {
+        fd,
+        events: poll_mask(events),
+        revents: 0,
+    }]
+}
+
+/// The `pollfd`s that change `fd`'s events to `events`: a removal, then the
+/// new mask. The driver ORs a mask into the one it has cached, so the new
+/// mask alone could only add events.
+#[inline]
+fn modify_entries(fd: RawFd, events: Events) -> [libc::pollfd; 2] {
+    [remove_entry(fd)[0], add_entry(fd, events)[0]]
+}
+
+/// The `pollfd` that stops watching `fd`.
+#[inline]
+fn remove_entry(fd: RawFd) -> [libc::pollfd; 1] {
+    [libc::pollfd {
+        fd,
+        events: POLLREMOVE,
+        revents: 0,
+    }]
+}
+
+/// The length of the `DP_POLL` result buffer for `registered` descriptors:
+/// room for all of them, so that one call reports them all, and never zero.
+/// Grown by doubling, so that registering is amortised O(1).
+#[inline]
+fn buffer_len(current: usize, registered: usize) -> usize {
+    let needed = registered.max(1);
+    if current >= needed {
+        current
+    } else {
+        needed.next_power_of_two()
+    }
+}
+
+/// Pushes the ready descriptors of a `DP_POLL` result onto `ready` (the
+/// driver reports each descriptor once), except the waker's, and tells
+/// whether the waker's was among them.
+#[inline]
+fn collect(
+    results: &[libc::pollfd],
+    waker: Option<RawFd>,
+    ready: &mut Vec<(RawFd, Events)>,
+) -> bool {
+    let mut woken = false;
+    ready.reserve(results.len());
+    for pollfd in results {
+        if Some(pollfd.fd) == waker {
+            woken = true;
+        } else {
+            ready.push((pollfd.fd, ready_events(pollfd.revents)));
+        }
+    }
+    woken
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pollfd(fd: RawFd, revents: c_short) -> libc::pollfd {
+        libc::pollfd {
+            fd,
+            events: 0,
+            revents,
+        }
+    }
+
+    #[test]
+    fn masks_round_trip() {
+        for events in [Events::READ, Events::WRITE, Events::ALL] {
+            assert_eq!(watched_events(poll_mask(events)), events);
+            assert_eq!(ready_events(poll_mask(events)), events);
+        }
+        assert_eq!(poll_mask(Events::READ), libc::POLLIN);
+        assert_eq!(poll_mask(Events::WRITE), libc::POLLOUT);
+    }
+
+    #[test]
+    fn hang_up_and_errors_are_both_directions() {
+        for cond in [libc::POLLHUP, libc::POLLERR, libc::POLLNVAL] {
+            assert_eq!(ready_events(cond), Events::ALL);
+            assert_eq!(ready_events(cond | libc::POLLIN), Events::ALL);
+        }
+        assert_eq!(ready_events(0), Events::EMPTY);
+    }
+
+    #[test]
+    fn pollremove_is_no_event_bit() {
+        for bit in [
+            libc::POLLIN,
+            libc::POLLOUT,
+            libc::POLLPRI,
+            libc::POLLERR,
+            libc::POLLHUP,
+            libc::POLLNVAL,
+            libc::POLLRDNORM,
+        ] {
+            assert_eq!(POLLREMOVE & bit, 0, "{bit:#x}");
+        }
+    }
+
+    #[test]
+    fn modify_removes_before_it_adds() {
+        let [remove, add] = modify_entries(7, Events::WRITE);
+        assert_eq!((remove.fd, remove.events), (7, POLLREMOVE));
+        assert_eq!((add.fd, add.events), (7, libc::POLLOUT));
+        let [add] = add_entry(9, Events::ALL);
+        assert_eq!((add.fd, add.events), (9, libc::POLLIN | libc::POLLOUT));
+        let [remove] = remove_entry(9);
+        assert_eq!((remove.fd, remove.events), (9, POLLREMOVE));
+    }
+
+    #[test]
+    fn the_buffer_fits_every_registration_and_is_never_empty() {
+        assert_eq!(buffer_len(0, 0), 1);
+        assert_eq!(buffer_len(1, 0), 1);
+        assert_eq!(buffer_len(1, 1), 1);
+        assert_eq!(buffer_len(1, 2), 2);
+        assert_eq!(buffer_len(2, 3), 4);
+        assert_eq!(buffer_len(4, 3), 4, "does not shrink");
+        let mut len = 1;
+        for registered in 0..10_000 {
+            len = buffer_len(len, registered);
+            assert!(len >= registered.max(1));
+            assert!(len < 2 * registered.max(1), "grows by doubling only");
+        }
+    }
+
+    #[test]
+    fn results_become_the_ready_list_without_the_waker() {
+        let results = [
+            pollfd(4, libc::POLLIN),
+            pollfd(9, libc::POLLIN), // the waker
+            pollfd(5, libc::POLLOUT),
+            pollfd(6, libc::POLLIN | libc::POLLOUT),
+            pollfd(7, libc::POLLHUP),
+        ];
+        let mut ready = Vec::new();
+        assert!(collect(&results, Some(9), &mut ready));
+        assert_eq!(
+            ready,
+            [
+                (4, Events::READ),
+                (5, Events::WRITE),
+                (6, Events::ALL),
+                (7, Events::ALL)
+            ]
+        );
+        ready.clear();
+        assert!(!collect(&results[2..], Some(9), &mut ready));
+        assert_eq!(ready.len(), 3);
+        ready.clear();
+        assert!(!collect(&results, None, &mut ready));
+        assert_eq!(ready.len(), 5);
+    }
+}

@@ -15,6 +15,8 @@
 //! # Examples
 //!
 //! ```
+//! # #[cfg(any(target_os = "linux", target_os = "android"))]
+//! # fn main() -> std::io::Result<()> {
 //! use std::io::Write;
 //! use std::os::fd::AsRawFd;
 //! use std::os::unix::net::UnixStream;
@@ -29,7 +31,10 @@
 //! a.write_all(b"x")?;
 //! let ready: Vec<_> = sel.select(None)?.map(|(key, ev)| (*key.data(), ev)).collect();
 //! assert_eq!(ready, [("b", EVENT_READ)]);
-//! # Ok::<(), std::io::Error>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(any(target_os = "linux", target_os = "android")))]
+//! # fn main() {}
 //! ```
 //!
 //! # References
@@ -131,10 +136,15 @@ impl Poller for Epoll {
 
     fn unregister(&mut self, fd: RawFd, events: Events) {
         self.registered -= 1;
-        // Failure is expected and harmless: `EBADF` when the owner already
-        // closed `fd` (the kernel dropped it from the set on close), `ENOENT`
-        // when the number now names another file that was never added. Either
-        // way the old file is no longer watched (CPython ignores it too).
+        // Failure is expected, and ignored as CPython ignores it: `EBADF`
+        // when the owner already closed `fd`, `ENOENT` when the number now
+        // names another file that was never added. The kernel dropped the old
+        // entry when the file's last descriptor closed — unless the owner
+        // `dup`ed it first: epoll(7) keys entries by file, so that entry
+        // lives on, unreachable by number, and keeps reporting the old file's
+        // readiness under `fd` (epoll(7), "Questions and answers", Q6).
+        // Nothing short of keeping a duplicate of every descriptor can undo
+        // that; the documented rule is to unregister before closing.
         let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, events);
     }
 

@@ -9,15 +9,23 @@
 //!
 //! | OS | `DefaultSelector` | also available |
 //! |---|---|---|
-//! | Linux, Android | [`EpollSelector`] | [`PollSelector`], [`SelectSelector`] |
-//! | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly | `KqueueSelector` | [`PollSelector`], [`SelectSelector`] |
+//! | Linux, Android | `EpollSelector` | [`PollSelector`], [`SelectSelector`] |
+//! | macOS, iOS (every Apple OS), FreeBSD, NetBSD, OpenBSD, DragonFly | `KqueueSelector` | [`PollSelector`], [`SelectSelector`] |
 //! | illumos, Solaris | `DevpollSelector` | [`PollSelector`], [`SelectSelector`] |
 //! | other Unix | [`PollSelector`] | [`SelectSelector`] |
 //!
+//! (`EpollSelector`, `KqueueSelector` and `DevpollSelector` exist only where
+//! their kernel interface does; their documentation is rendered for those
+//! targets.)
+//!
 //! The choice follows Python's order (kqueue, epoll, devpoll, poll, select)
-//! and is made at compile time. For testing, `--cfg selectors_force_poll` or
-//! `--cfg selectors_force_select` in `RUSTFLAGS` makes `DefaultSelector` the
-//! portable backend on any platform.
+//! and is made at compile time; the compiler checks this table (a change to
+//! the choice that disagrees with it does not build). For testing,
+//! `--cfg selectors_force_poll` or `--cfg selectors_force_select` in
+//! `RUSTFLAGS` makes `DefaultSelector` the portable backend on any platform.
+//! On Linux, `--cfg selectors_libkqueue` (with libkqueue installed, see the
+//! `selectors-kqueue` crate) adds `KqueueSelector` over libkqueue's
+//! emulation; `DefaultSelector` stays `EpollSelector`.
 //!
 //! # Examples
 //!
@@ -114,6 +122,33 @@
 //! buffers, WRITE interest while they drain, and clean handling of clients
 //! that disconnect, reset or half-close.
 //!
+//! # Waking a blocked `select`
+//!
+//! Python's `selectors` cannot be woken from another thread or from a signal
+//! handler (and since PEP 475 a signal alone does not end the wait). Here
+//! every backend can: [`Selector::waker`] hands out a [`Waker`], cheap to
+//! clone and async-signal-safe, that makes the current or next `select`
+//! return with [`Selector::was_woken`] set. The wake-up channel (an eventfd,
+//! a kqueue user event, or a pipe) is created on the first call and never
+//! shows in the key map or the ready list.
+//!
+//! ```
+//! use std::os::fd::RawFd;
+//! use std::thread;
+//! use selectors::{DefaultSelector, Selector};
+//!
+//! let mut sel = DefaultSelector::<RawFd, ()>::new()?;
+//! let waker = sel.waker()?;
+//! let stopper = thread::spawn(move || waker.wake());
+//! let ready = sel.select(None)?; // returns although nothing is registered
+//! assert!(ready.was_woken() && ready.len() == 0);
+//! stopper.join().unwrap()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The echo server example stops on Ctrl-C this way: its `SIGINT` handler
+//! calls `wake`.
+//!
 //! # Choosing a backend at run time
 //!
 //! ```
@@ -141,6 +176,19 @@ pub use selectors_select::{Select, SelectSelector};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use selectors_epoll::{Epoll, EpollSelector};
 
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+    all(target_os = "linux", selectors_libkqueue)
+))]
+pub use selectors_kqueue::{Kqueue, KqueueSelector};
+
+#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+pub use selectors_devpoll::{Devpoll, DevpollSelector};
+
 cfg_if::cfg_if! {
     if #[cfg(selectors_force_select)] {
         /// The most efficient selector of this platform; forced to
@@ -153,14 +201,53 @@ cfg_if::cfg_if! {
     } else if #[cfg(any(target_os = "linux", target_os = "android"))] {
         /// The most efficient selector of this platform: [`EpollSelector`].
         pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = EpollSelector<F, T>;
+    } else if #[cfg(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))] {
+        /// The most efficient selector of this platform: [`KqueueSelector`].
+        pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = KqueueSelector<F, T>;
+    } else if #[cfg(any(target_os = "illumos", target_os = "solaris"))] {
+        /// The most efficient selector of this platform: [`DevpollSelector`].
+        pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = DevpollSelector<F, T>;
     } else if #[cfg(unix)] {
-        /// The most efficient selector of this platform: [`PollSelector`]
-        /// (until the kqueue and /dev/poll backends land).
+        /// The most efficient selector of this platform: [`PollSelector`].
         pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = PollSelector<F, T>;
     } else {
         compile_error!("selectors supports Unix platforms only");
     }
 }
+
+// The OS table of the crate docs, checked by the compiler on every target
+// CI builds: `DefaultSelector` is exactly the backend the table names.
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    not(any(selectors_force_poll, selectors_force_select))
+))]
+static_assertions::assert_type_eq_all!(DefaultSelector, EpollSelector);
+#[cfg(all(
+    any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ),
+    not(any(selectors_force_poll, selectors_force_select))
+))]
+static_assertions::assert_type_eq_all!(DefaultSelector, KqueueSelector);
+#[cfg(all(
+    any(target_os = "illumos", target_os = "solaris"),
+    not(any(selectors_force_poll, selectors_force_select))
+))]
+static_assertions::assert_type_eq_all!(DefaultSelector, DevpollSelector);
+#[cfg(all(selectors_force_poll, not(selectors_force_select)))]
+static_assertions::assert_type_eq_all!(DefaultSelector, PollSelector);
+#[cfg(selectors_force_select)]
+static_assertions::assert_type_eq_all!(DefaultSelector, SelectSelector);
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

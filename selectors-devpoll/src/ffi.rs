@@ -1,0 +1,56 @@
+//! The `/dev/poll` items of illumos's and Solaris's `<sys/devpoll.h>`, which
+//! `libc` does not have. Their layout is pinned below for both systems.
+
+use std::ffi::c_int;
+
+/// `struct dvpoll`: the argument of [`DP_POLL`].
+///
+/// Solaris declares `{ pollfd_t *dp_fds; nfds_t dp_nfds; int dp_timeout; }`;
+/// illumos appends `sigset_t *dp_setp` (read by `DP_PPOLL` only: `DP_POLL`
+/// copies in the fields before it, so a null pointer there is fine).
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Dvpoll {
+    /// Where the driver writes the ready descriptors.
+    pub(crate) dp_fds: *mut libc::pollfd,
+    /// How many `pollfd`s fit at `dp_fds`.
+    pub(crate) dp_nfds: libc::nfds_t,
+    /// Milliseconds; -1 blocks, 0 polls.
+    pub(crate) dp_timeout: c_int,
+    /// The signal mask of `DP_PPOLL`; null.
+    #[cfg(target_os = "illumos")]
+    pub(crate) dp_setp: *mut libc::sigset_t,
+}
+
+/// `DPIOC`: the ioctl group of `/dev/poll` (`'\xd0' << 8`).
+const DPIOC: c_int = 0xD0 << 8;
+/// `DP_POLL`: wait for events on the cached descriptors (`struct dvpoll *`).
+pub(crate) const DP_POLL: c_int = DPIOC | 1;
+/// `DP_ISPOLLED`: is this descriptor cached, and for which events
+/// (`pollfd_t *`, answered in `revents`; returns 1 if cached, else 0).
+pub(crate) const DP_ISPOLLED: c_int = DPIOC | 2;
+
+static_assertions::const_assert_eq!(DP_POLL, 0xD001);
+static_assertions::const_assert_eq!(DP_ISPOLLED, 0xD002);
+
+// `pollfd_t` is `{ int fd; short events; short revents; }` on both systems.
+static_assertions::const_assert_eq!(std::mem::size_of::<libc::pollfd>(), 8);
+
+// The layout of `struct dvpoll` as the C compiler lays it out, on the 64-bit
+// targets Rust supports for these systems.
+#[cfg(target_pointer_width = "64")]
+mod layout {
+    use super::Dvpoll;
+    use std::mem::{offset_of, size_of};
+
+    static_assertions::const_assert_eq!(offset_of!(Dvpoll, dp_fds), 0);
+    static_assertions::const_assert_eq!(offset_of!(Dvpoll, dp_nfds), 8);
+    static_assertions::const_assert_eq!(size_of::<libc::nfds_t>(), 8);
+    static_assertions::const_assert_eq!(offset_of!(Dvpoll, dp_timeout), 16);
+    #[cfg(target_os = "illumos")]
+    static_assertions::const_assert_eq!(offset_of!(Dvpoll, dp_setp), 24);
+    #[cfg(target_os = "illumos")]
+    static_assertions::const_assert_eq!(size_of::<Dvpoll>(), 32);
+    #[cfg(target_os = "solaris")]
+    static_assertions::const_assert_eq!(size_of::<Dvpoll>(), 24);
+}

@@ -1,0 +1,10 @@
+//! The shared conformance suite, run against `DevpollSelector`.
+#![cfg(any(target_os = "illumos", target_os = "solaris"))]
+
+use selectors_devpoll::{DevpollSelector, FileObject, Result};
+
+fn new_selector<F: FileObject, T>() -> Result<DevpollSelector<F, T>> {
+    DevpollSelector::new()
+}
+
+selectors_core::conformance_suite!(devpoll, new_selector, test_fileno);

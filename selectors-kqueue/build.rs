@@ -1,0 +1,86 @@
+//! Links libkqueue when the crate is built for Linux with
+//! `--cfg selectors_libkqueue`, and does nothing otherwise (on macOS and the
+//! BSDs kqueue is the kernel's).
+//!
+//! The library is looked up in `LIBKQUEUE_DIR` (an install prefix: its
+//! `lib/` or `lib64/`, or the directory holding `libkqueue.so` itself), then
+//! with `pkg-config --variable=libdir libkqueue`. Std only: no
+//! build-dependencies.
+
+use std::env;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{self, Command};
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    for var in [
+        "LIBKQUEUE_DIR",
+        "PKG_CONFIG",
+        "PKG_CONFIG_PATH",
+        "PKG_CONFIG_LIBDIR",
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    // Cargo sets CARGO_CFG_<NAME> for every cfg of the target, the ones
+    // passed with `--cfg` in RUSTFLAGS included.
+    let libkqueue = env::var_os("CARGO_CFG_SELECTORS_LIBKQUEUE").is_some();
+    let linux = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+    if !(libkqueue && linux) {
+        return;
+    }
+    let dir = match find_libdir() {
+        Ok(dir) => dir,
+        Err(why) => {
+            eprintln!("error: --cfg selectors_libkqueue: {why}");
+            process::exit(1);
+        }
+    };
+    println!("cargo:rustc-link-search=native={}", dir.display());
+    println!("cargo:rustc-link-lib=dylib=kqueue");
+    // So that this package's tests and examples find the library at run time
+    // without LD_LIBRARY_PATH. (Other packages' binaries need it set.)
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+}
+
+/// The directory holding `libkqueue.so`.
+fn find_libdir() -> Result<PathBuf, String> {
+    if let Some(prefix) = env::var_os("LIBKQUEUE_DIR") {
+        let prefix = PathBuf::from(prefix);
+        return [prefix.join("lib"), prefix.join("lib64"), prefix.clone()]
+            .into_iter()
+            .find(|dir| has_library(dir))
+            .ok_or_else(|| {
+                format!(
+                    "LIBKQUEUE_DIR={} has no libkqueue.so in lib/, lib64/ or itself",
+                    prefix.display()
+                )
+            });
+    }
+    let pkg_config = env::var_os("PKG_CONFIG").unwrap_or_else(|| OsString::from("pkg-config"));
+    let output = Command::new(&pkg_config)
+        .args(["--variable=libdir", "libkqueue"])
+        .output();
+    match output {
+        Ok(out) if out.status.success() => {
+            let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            if has_library(&dir) {
+                Ok(dir)
+            } else {
+                Err(format!(
+                    "pkg-config names {} for libkqueue, which has no libkqueue.so",
+                    dir.display()
+                ))
+            }
+        }
+        _ => Err(
+            "libkqueue not found: set LIBKQUEUE_DIR to its install prefix, \
+             or make `pkg-config libkqueue` find it"
+                .to_owned(),
+        ),
+    }
+}
+
+fn has_library(dir: &Path) -> bool {
+    dir.join("libkqueue.so").exists()
+}
