@@ -84,10 +84,18 @@ impl<F, T> SelectorMap<F, T> {
         self.len == 0
     }
 
+    /// `by_fd`'s index for `fd`. Why `as u32`: it maps every negative
+    /// descriptor to 2^31 or more, past the end of `by_fd` (whose length is
+    /// at most `RawFd::MAX + 1` = 2^31), so the bounds check alone refuses
+    /// negative numbers, with no branch of their own on the hot path.
+    #[inline]
+    fn index(fd: RawFd) -> usize {
+        fd as u32 as usize
+    }
+
     #[inline]
     fn slot_of(&self, fd: RawFd) -> Option<usize> {
-        let index = usize::try_from(fd).ok()?;
-        match self.by_fd.get(index) {
+        match self.by_fd.get(Self::index(fd)) {
             Some(&slot) if slot != NIL => Some(slot as usize),
             _ => None,
         }
@@ -97,8 +105,12 @@ impl<F, T> SelectorMap<F, T> {
     /// [`Option::unwrap_or`] for a default).
     #[inline]
     pub fn get(&self, fd: RawFd) -> Option<&SelectorKey<F, T>> {
-        let slot = self.slot_of(fd)?;
-        self.slots[slot].key.as_ref()
+        let &slot = self.by_fd.get(Self::index(fd))?;
+        // Why no `NIL` test: `NIL` (`u32::MAX`) is past the end of `slots`,
+        // which never holds more slots than there can be registrations at
+        // once (one per descriptor number, so at most 2^31), so this bounds
+        // check is the `NIL` test. `select` calls this for every ready key.
+        self.slots.get(slot as usize)?.key.as_ref()
     }
 
     /// The key registered for `fileobj`'s descriptor, if any (Python's
@@ -297,6 +309,10 @@ mod tests {
         assert_eq!(map.slots.len(), 5);
         assert_eq!(map.get(100).map(|k| *k.data()), Some(1000));
         assert!(map.get(-3).is_none() && map.get(1 << 30).is_none());
+        // Negative numbers index past the end of `by_fd` (see `index`).
+        for fd in [-1, RawFd::MIN, RawFd::MAX] {
+            assert!(map.get(fd).is_none() && !map.contains(fd) && map.events(fd).is_none());
+        }
     }
 
     #[test]

@@ -113,6 +113,9 @@ impl Poll {
 
 impl Poller for Poll {
     const NAME: &'static str = "poll";
+    // `wait` masks each entry by its `pollfd.events`, and the array holds
+    // exactly the registrations (plus the waker, never reported).
+    const MASKED: bool = true;
 
     fn new() -> io::Result<Self> {
         Ok(Poll::default())
@@ -167,7 +170,13 @@ impl Poller for Poll {
                     if Some(pollfd.fd) == waker {
                         self.woken = true;
                     } else {
-                        ready.push((pollfd.fd, ready_events(pollfd.revents)));
+                        // Masked here (see `MASKED`): `events` holds only
+                        // POLLIN/POLLOUT, which the same rule reads back as
+                        // exactly the registered events.
+                        let events = ready_events(pollfd.revents) & ready_events(pollfd.events);
+                        if !events.is_empty() {
+                            ready.push((pollfd.fd, events));
+                        }
                     }
                     if found == n {
                         break;

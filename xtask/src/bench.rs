@@ -1,5 +1,90 @@
-//! `cargo xtask bench`: placeholder until the benchmark lands.
+//! `cargo xtask bench`: the side-by-side benchmark (issue 5).
+//!
+//! Builds `selectors/benches/compare` in release (the `bench` profile) and
+//! runs it; the peers (mio, polling) are dev-dependencies of that bench only,
+//! and the CPython side is a stdlib-only script it drives.
 
-pub fn main(_args: &[String]) -> Result<(), String> {
-    Err("the benchmark is not written yet".into())
+use std::process::Command;
+
+use crate::{cargo, run};
+
+const HELP: &str = "\
+cargo xtask bench [--quick] [--json FILE] [--plot FILE.svg] [-- BENCH-ARGS...]
+
+Runs every workload (pingpong, chain, idle, many_ready, churn) on every
+implementation (default, epoll, dyn, poll, select, raw-epoll, raw-poll,
+raw-select, mio, polling, cpython), interleaved over several rounds, and
+prints medians, ratios and the goals of issue 5.
+
+  --quick          under two minutes on 2 cores (fewer rounds and sizes)
+  --json FILE      the medians as [{\"workload\", \"n\", \"impl\", \"ns_per_op\"}, ...]
+  --plot FILE.svg  cost against n for the idle (scaling) workload
+  -- ARGS          passed to the bench binary as is (`-- --help` lists them)
+
+CPython is measured when `python3` (or $PYTHON) runs; otherwise it is
+skipped with a note. Relative paths are relative to the current directory.
+";
+
+/// Runs the task with the arguments after `bench`.
+pub fn main(args: &[String]) -> Result<(), String> {
+    let mut forward: Vec<String> = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--help" | "-h" => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            "--quick" => forward.push(arg.clone()),
+            "--json" | "--plot" => {
+                let value = args
+                    .next()
+                    .ok_or_else(|| format!("`{arg}` needs a file name"))?;
+                // The bench runs in `selectors/`: hand it an absolute path,
+                // relative to where the task was started.
+                let path = std::env::current_dir()
+                    .map_err(|e| format!("no current directory: {e}"))?
+                    .join(value);
+                forward.extend([arg.clone(), path.to_string_lossy().into_owned()]);
+            }
+            "--" => {
+                forward.extend(args.by_ref().cloned());
+            }
+            other => return Err(format!("unknown argument `{other}`\n\n{HELP}")),
+        }
+    }
+    ensure_python();
+    run(cargo()
+        .args(["bench", "-p", "selectors", "--bench", "compare", "--"])
+        .args(&forward))
+}
+
+/// CPython is optional, but a fresh Debian-like machine gets it if it can.
+fn ensure_python() {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let found = Command::new(&python)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if found {
+        return;
+    }
+    let has_apt = Command::new("apt-get")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    if python == "python3" && has_apt && is_root {
+        println!("xtask bench: python3 not found, installing it for the CPython comparison");
+        let installed = run(Command::new("apt-get").args(["install", "-y", "python3"])).is_ok()
+            || (run(Command::new("apt-get").arg("update")).is_ok()
+                && run(Command::new("apt-get").args(["install", "-y", "python3"])).is_ok());
+        if installed {
+            return;
+        }
+    }
+    println!("xtask bench: `{python}` not found; the CPython column will be skipped");
 }

@@ -1,0 +1,45 @@
+//! `cargo xtask bench`: our selectors side by side with the raw syscalls,
+//! mio, polling and CPython, on the workloads of issue 5.
+//!
+//! Each (workload, n) gets its own descriptors; then, for several rounds,
+//! every implementation takes one sample in turn (the order rotates each
+//! round), each on a fresh selector that registers, warms up, calibrates
+//! and times one batch. The tables show medians over rounds; ratios are the
+//! median of the per-round ratios, so slow drift on a shared machine cancels.
+//!
+//! ```text
+//! cargo bench -p selectors --bench compare -- [--quick] [--json FILE] [--plot FILE.svg]
+//!                                            [--only WORKLOAD[,WORKLOAD…]] [--rounds N]
+//! ```
+//!
+//! Linux only: it sets epoll, mio and polling side by side (on other
+//! systems it compiles to a stub that says so).
+
+#[cfg(target_os = "linux")]
+mod alloc;
+#[cfg(target_os = "linux")]
+mod cpython;
+#[cfg(target_os = "linux")]
+mod drivers;
+#[cfg(target_os = "linux")]
+mod fixture;
+#[cfg(target_os = "linux")]
+mod memory;
+#[cfg(target_os = "linux")]
+mod report;
+#[cfg(target_os = "linux")]
+mod run;
+#[cfg(target_os = "linux")]
+mod svg;
+#[cfg(target_os = "linux")]
+mod workloads;
+
+#[cfg(target_os = "linux")]
+fn main() {
+    run::main();
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("compare: this benchmark runs on Linux only");
+}
