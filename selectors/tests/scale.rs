@@ -1,0 +1,204 @@
+//! Scale: every backend holds as many registrations as the open-file limit
+//! allows (here 20,000: ~9,950 socket pairs, far above `FD_SETSIZE`, so
+//! select(2) too), reports exactly one entry per ready descriptor, changes
+//! them all, and leaves no trace when they are all unregistered or the
+//! selector is closed: the map is empty, the kernel's interest set is empty,
+//! and `/proc/self/fd` is as it was.
+//!
+//! The conformance suite's `test_above_fd_setsize` registers that many once
+//! and selects once; this adds modify at scale, the clean-up and the leak
+//! check. The tests of this binary take turns (`FD_HEAVY`): each uses
+//! nearly every descriptor the process may open.
+//!
+//! Linux only: these tests rely on its kernel's rules, epoll and
+//! `/proc`. (kqueue through libkqueue joins in `util::per_backend!`.)
+#![cfg(any(target_os = "linux", target_os = "android"))]
+
+#[macro_use]
+mod util;
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use selectors::{Events, Result, Selector, EVENT_READ, EVENT_WRITE};
+
+static FD_HEAVY: Mutex<()> = Mutex::new(());
+
+/// Descriptors left free for the selector itself and the checks.
+const HEADROOM: usize = 64;
+
+/// The `(fd, events)` of one select, sorted.
+fn ready<S: Selector<RawFd, u32>>(sel: &mut S, timeout: Duration) -> Vec<(RawFd, Events)> {
+    let mut list = Vec::new();
+    sel.select_into(&mut list, Some(timeout)).expect("select");
+    list.sort_unstable_by_key(|&(fd, _)| fd);
+    list
+}
+
+/// How many descriptors the kernel objects among `fds` watch: the `tfd:`
+/// lines of an epoll instance's `/proc/self/fdinfo` (other backends keep
+/// their interest set in user space, and have no such descriptor).
+fn kernel_watches(fds: &[RawFd]) -> usize {
+    fds.iter()
+        .map(|fd| {
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+                .map(|info| info.lines().filter(|l| l.starts_with("tfd:")).count())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Nothing stale is left in the interest set: with only an idle descriptor
+/// registered (the highest number, so a select(2) bitmap covers every
+/// other), a 100 ms select waits its full time. A leftover registration of
+/// any of the (writable) descriptors would end it early, with nothing to
+/// report.
+fn assert_quiet<S: Selector<RawFd, u32>>(sel: &mut S, what: &str) {
+    let (idle, _peer) = util::socketpair();
+    sel.register(idle.as_raw_fd(), EVENT_READ, u32::MAX)
+        .unwrap();
+    let timeout = Duration::from_millis(100);
+    let start = Instant::now();
+    assert!(ready(sel, timeout).is_empty(), "{what}");
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= timeout,
+        "{what}: a stale registration ended the wait after {elapsed:?}"
+    );
+    sel.unregister(idle.as_raw_fd()).unwrap();
+}
+
+fn register_all_and_clean_up<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>) {
+    let _heavy = util::lock(&FD_HEAVY);
+    let limit = util::raise_fd_limit();
+    let before = util::open_fds();
+    let mut sel = new().unwrap();
+    let own: Vec<RawFd> = util::open_fds()
+        .into_iter()
+        .filter(|fd| !before.contains(fd))
+        .collect();
+    let backend = sel.backend();
+
+    let wanted = limit.saturating_sub(before.len() + own.len() + HEADROOM) / 2;
+    let pairs: Vec<(UnixStream, UnixStream)> = (0..wanted).map(|_| util::socketpair()).collect();
+    let max_fd = pairs
+        .iter()
+        .map(|(a, b)| a.as_raw_fd().max(b.as_raw_fd()))
+        .max()
+        .unwrap();
+    assert!(
+        max_fd > 4 * libc::FD_SETSIZE as RawFd,
+        "only {wanted} pairs (fd {max_fd}) under a limit of {limit}"
+    );
+
+    // Round 1: every reader READ; a scattered seventh of them written to.
+    // Exactly those are reported, once each, READ.
+    for (i, (rd, _)) in pairs.iter().enumerate() {
+        sel.register(rd.as_raw_fd(), EVENT_READ, i as u32).unwrap();
+    }
+    let mut expected = Vec::new();
+    for (i, (rd, wr)) in pairs.iter().enumerate() {
+        if i % 7 == 3 || i == wanted - 1 {
+            (&*wr).write_all(b"x").unwrap();
+            expected.push((rd.as_raw_fd(), EVENT_READ));
+        }
+    }
+    expected.sort_unstable_by_key(|&(fd, _)| fd);
+    assert_eq!(sel.get_map().len(), wanted);
+    let got = ready(&mut sel, Duration::from_secs(10));
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "{backend}: one entry per ready pair"
+    );
+    assert_eq!(got, expected, "{backend}");
+    assert_eq!(
+        kernel_watches(&own),
+        if backend == "epoll" { wanted } else { 0 }
+    );
+
+    // Round 2: every reader READ | WRITE, in one pass of modify: all of them
+    // are reported in one select (WRITE; READ | WRITE for the written ones).
+    for (rd, _) in &pairs {
+        sel.modify_events(rd.as_raw_fd(), Events::ALL).unwrap();
+    }
+    let got = ready(&mut sel, Duration::from_secs(10));
+    assert_eq!(got.len(), wanted, "{backend}: every reader, once");
+    for (fd, events) in &got {
+        let written = expected.binary_search_by_key(fd, |&(f, _)| f).is_ok();
+        let want = if written { Events::ALL } else { EVENT_WRITE };
+        assert_eq!(*events, want, "{backend}: fd {fd}");
+    }
+
+    // Unregister them all: no key, no kernel registration, no early return.
+    for (i, (rd, _)) in pairs.iter().enumerate() {
+        let key = sel.unregister(rd.as_raw_fd()).unwrap();
+        assert_eq!(*key.data(), i as u32);
+    }
+    assert!(sel.get_map().is_empty());
+    assert_eq!(
+        kernel_watches(&own),
+        0,
+        "{backend}: the kernel set after unregister"
+    );
+    assert_quiet(&mut sel, "after unregistering everything");
+
+    // Round 3: both ends of every pair, then close the selector instead.
+    for (i, (rd, wr)) in pairs.iter().enumerate() {
+        sel.register(rd.as_raw_fd(), EVENT_READ, i as u32).unwrap();
+        sel.register(wr.as_raw_fd(), Events::ALL, i as u32).unwrap();
+    }
+    let got = ready(&mut sel, Duration::from_secs(10));
+    assert_eq!(
+        got.len(),
+        wanted + expected.len(),
+        "{backend}: writers and written readers"
+    );
+    assert_eq!(
+        kernel_watches(&own),
+        if backend == "epoll" { 2 * wanted } else { 0 }
+    );
+    sel.close().unwrap();
+    assert!(sel.get_map().is_empty());
+    assert_eq!(
+        kernel_watches(&own),
+        0,
+        "{backend}: the kernel set after close"
+    );
+
+    drop(sel);
+    drop(pairs);
+    assert_eq!(util::open_fds(), before, "{backend}: descriptors leaked");
+}
+
+/// A selector that is dropped while holding every registration (no
+/// `close`, no `unregister`) releases everything too.
+fn drop_while_full<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>) {
+    let _heavy = util::lock(&FD_HEAVY);
+    let limit = util::raise_fd_limit();
+    let before = util::open_fds();
+    let wanted = limit.saturating_sub(before.len() + HEADROOM) / 2;
+    let mut sel = new().unwrap();
+    let mut peers = Vec::with_capacity(wanted);
+    for _ in 0..wanted {
+        let (a, b) = util::socketpair();
+        // The selector owns `a`; `b` stays here.
+        sel.register(a, EVENT_READ, ()).unwrap();
+        peers.push(b);
+    }
+    sel.waker().unwrap().wake().unwrap();
+    assert_eq!(sel.select(Some(Duration::from_secs(10))).unwrap().len(), 0);
+    assert!(sel.was_woken());
+    drop(sel);
+    // Every owned end was closed with the selector: the peers see EOF.
+    for peer in &peers {
+        assert_eq!(std::io::Read::read(&mut &*peer, &mut [0u8; 1]).unwrap(), 0);
+    }
+    drop(peers);
+    assert_eq!(util::open_fds(), before, "descriptors leaked");
+}
+
+per_backend!(register_all_and_clean_up, drop_while_full);

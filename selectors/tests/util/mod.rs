@@ -1,0 +1,171 @@
+//! Helpers shared by the reliability tests (`differential`, `bad_input`,
+//! `signals_and_time`, `scale`): one constructor per backend, the
+//! [`per_backend!`] macro that instantiates a generic test for each of them,
+//! and descriptor helpers.
+//!
+//! Each test binary includes this module with `#[macro_use] mod util;` and
+//! uses a different subset of it.
+#![allow(dead_code, unused_macros)]
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::{Mutex, MutexGuard};
+
+use selectors::sys::cvt;
+use selectors::{
+    DefaultSelector, EpollSelector, FileObject, PollSelector, Result, SelectSelector, Selector,
+};
+
+pub fn new_epoll<F: FileObject, T>() -> Result<EpollSelector<F, T>> {
+    EpollSelector::new()
+}
+
+pub fn new_poll<F: FileObject, T>() -> Result<PollSelector<F, T>> {
+    PollSelector::new()
+}
+
+pub fn new_select<F: FileObject, T>() -> Result<SelectSelector<F, T>> {
+    SelectSelector::new()
+}
+
+pub fn new_default<F: FileObject, T>() -> Result<DefaultSelector<F, T>> {
+    DefaultSelector::new()
+}
+
+/// The default backend behind `Box<dyn Selector>`: dynamic dispatch must not
+/// change a thing.
+pub fn new_boxed<F: FileObject + 'static, T: 'static>() -> Result<Box<dyn Selector<F, T>>> {
+    Ok(Box::new(DefaultSelector::<F, T>::new()?))
+}
+
+/// Instantiates each generic test `fn name<S: Selector<..>>(new: impl Fn()
+/// -> Result<S>)` once per backend of this host, as `backend::name`.
+///
+/// Adding a backend is one line here (plus its `new_*` constructor above):
+/// kqueue (libkqueue on Linux, native on the BSDs and macOS) will be
+/// `per_backend!(@backend kqueue, new_kqueue; $($test),+);`.
+macro_rules! per_backend {
+    ($($test:ident),+ $(,)?) => {
+        per_backend!(@backend epoll, new_epoll; $($test),+);
+        per_backend!(@backend poll, new_poll; $($test),+);
+        per_backend!(@backend select, new_select; $($test),+);
+        per_backend!(@backend default_selector, new_default; $($test),+);
+        per_backend!(@backend boxed_dyn, new_boxed; $($test),+);
+    };
+    (@backend $name:ident, $new:ident; $($test:ident),+) => {
+        mod $name {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(|| $crate::util::$new());
+                }
+            )+
+        }
+    };
+}
+
+/// Takes `lock` even if a test that held it panicked (the next test must
+/// still run, and report its own result).
+pub fn lock(lock: &'static Mutex<()>) -> MutexGuard<'static, ()> {
+    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A connected, non-blocking Unix stream socket pair.
+pub fn socketpair() -> (UnixStream, UnixStream) {
+    let (a, b) = UnixStream::pair().expect("socketpair");
+    a.set_nonblocking(true).expect("nonblocking");
+    b.set_nonblocking(true).expect("nonblocking");
+    (a, b)
+}
+
+/// A non-blocking, close-on-exec pipe: `(read end, write end)`.
+pub fn pipe() -> io::Result<(File, File)> {
+    let mut fds: [RawFd; 2] = [-1; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded: both descriptors are open and owned by nobody
+    // else.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((File::from(r), File::from(w)))
+}
+
+/// `true` if `fd` is an open descriptor of this process.
+pub fn is_open(fd: RawFd) -> bool {
+    selectors::sys::check_open(fd).is_ok()
+}
+
+/// The descriptors open in this process, sorted (from `/proc/self/fd`).
+pub fn open_fds() -> Vec<RawFd> {
+    let listed: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    // The listing includes the directory handle of `read_dir`, closed by now.
+    let mut fds: Vec<RawFd> = listed.into_iter().filter(|&fd| is_open(fd)).collect();
+    fds.sort_unstable();
+    fds
+}
+
+/// The soft open-file limit, raised to the hard one first.
+pub fn raise_fd_limit() -> usize {
+    // SAFETY: `rlimit` is plain old data; all-zero is valid.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: valid resource and a pointer to a live `rlimit`.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }).expect("getrlimit");
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: as above; raising the soft limit up to the hard one is
+        // always permitted.
+        cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }).expect("setrlimit");
+    }
+    usize::try_from(limit.rlim_cur)
+        .unwrap_or(usize::MAX)
+        .min(1 << 20)
+}
+
+/// Voluntary context switches of the calling thread so far: it grows by
+/// (at least) one each time the thread sleeps in the kernel, and not at all
+/// while it spins, so it tells a real wait from a busy loop.
+pub fn voluntary_switches() -> i64 {
+    // SAFETY: `rusage` is plain old data; all-zero is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid `who` and a pointer to a live `rusage`.
+    cvt(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) }).expect("getrusage");
+    usage.ru_nvcsw
+}
+
+/// Aborts the test process if it is still alive after `limit`: for the few
+/// calls that block without a timeout of their own (`select(None)`,
+/// `Duration::MAX`), so that a bug fails the run instead of hanging it.
+/// Dropping the watchdog disarms it.
+pub struct Watchdog {
+    disarm: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    pub fn new(limit: std::time::Duration, what: &'static str) -> Watchdog {
+        let (disarm, armed) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = armed.recv_timeout(limit) {
+                eprintln!("watchdog: {what}: still blocked after {limit:?}, aborting");
+                std::process::abort();
+            }
+        });
+        Watchdog {
+            disarm: Some(disarm),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.disarm.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
