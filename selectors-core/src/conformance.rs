@@ -11,7 +11,7 @@
 //! [`conformance_suite!`](crate::conformance_suite), giving a module name
 //! and a generic constructor:
 //!
-//! ```ignore
+//! ```text
 //! fn new_selector<F: selectors_core::FileObject, T>() -> selectors_core::Result<EpollSelector<F, T>> {
 //!     EpollSelector::new()
 //! }

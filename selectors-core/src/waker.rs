@@ -176,6 +176,61 @@ impl WakeReceiver {
     }
 }
 
+/// A poller's end of a descriptor wake-up channel ([`wake_channel`]): the
+/// descriptor it watches once [`open`](WakeSlot::open)ed, and whether the
+/// last wait consumed a wake-up. Used by the backends that watch a
+/// descriptor for wake-ups (epoll, poll, select, /dev/poll).
+#[derive(Debug, Default)]
+pub struct WakeSlot {
+    receiver: Option<WakeReceiver>,
+    woken: bool,
+}
+
+impl WakeSlot {
+    /// Opens the channel and keeps its receiving end; returns the
+    /// descriptor to watch for reading and the sending half for wakers.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's (`EMFILE`…).
+    pub fn open(&mut self) -> io::Result<(RawFd, Box<dyn WakeSignal>)> {
+        let (receiver, signal) = wake_channel()?;
+        let fd = receiver.fd();
+        self.receiver = Some(receiver);
+        Ok((fd, signal))
+    }
+
+    /// The descriptor to watch, once opened.
+    #[inline]
+    pub fn fd(&self) -> Option<RawFd> {
+        self.receiver.as_ref().map(WakeReceiver::fd)
+    }
+
+    /// `true` once opened.
+    #[inline]
+    pub fn is_open(&self) -> bool {
+        self.receiver.is_some()
+    }
+
+    /// Records that a wait saw the descriptor readable, and drains it so it
+    /// goes quiet until the next wake (level-triggered polls would otherwise
+    /// report it again at once).
+    #[inline]
+    pub fn fire(&mut self) {
+        self.woken = true;
+        if let Some(receiver) = &self.receiver {
+            receiver.drain();
+        }
+    }
+
+    /// Whether a wait fired since the last call; clears the flag
+    /// ([`Poller::take_woken`](crate::Poller::take_woken)).
+    #[inline]
+    pub fn take_woken(&mut self) -> bool {
+        std::mem::take(&mut self.woken)
+    }
+}
+
 /// A new wake-up channel built on a descriptor: an `eventfd` on Linux and
 /// Android, a pipe elsewhere; non-blocking and close-on-exec.
 ///

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use selectors_core::sys::{check_open, cvt};
 use selectors_core::timeout::to_millis;
-use selectors_core::waker::{wake_channel, WakeReceiver, WakeSignal};
+use selectors_core::waker::{WakeSignal, WakeSlot};
 use selectors_core::{BaseSelector, Events, Poller};
 
 use crate::ffi::{Dvpoll, DP_ISPOLLED, DP_POLL};
@@ -25,8 +25,7 @@ pub struct Devpoll {
     /// Registered descriptors, the waker's included.
     registered: usize,
     /// The waker's pipe, registered for `POLLIN`.
-    waker: Option<WakeReceiver>,
-    woken: bool,
+    wake: WakeSlot,
 }
 
 const EMPTY: libc::pollfd = libc::pollfd {
@@ -117,8 +116,7 @@ impl Poller for Devpoll {
             dpfd: unsafe { OwnedFd::from_raw_fd(fd) },
             results: vec![EMPTY],
             registered: 0,
-            waker: None,
-            woken: false,
+            wake: WakeSlot::default(),
         })
     }
 
@@ -178,13 +176,9 @@ impl Poller for Devpoll {
         // for the call, whose `dp_fds` points to `dp_nfds` writable `pollfd`s
         // (the driver writes at most that many).
         let n = cvt(unsafe { libc::ioctl(self.dpfd.as_raw_fd(), DP_POLL, &mut dvpoll) })?;
-        let waker = self.waker.as_ref().map(WakeReceiver::fd);
         // Non-negative after `cvt`, and at most `dp_nfds`.
-        if crate::collect(&self.results[..n as usize], waker, ready) {
-            self.woken = true;
-            if let Some(waker) = &self.waker {
-                waker.drain();
-            }
+        if crate::collect(&self.results[..n as usize], self.wake.fd(), ready) {
+            self.wake.fire();
         }
         Ok(())
     }
@@ -192,23 +186,23 @@ impl Poller for Devpoll {
     fn close(&mut self) {
         // Every registration was unregistered; only the waker may be left.
         self.results = vec![EMPTY];
-        self.registered = usize::from(self.waker.is_some());
+        self.registered = usize::from(self.wake.is_open());
         self.reserve();
     }
 
     fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
-        let (receiver, signal) = wake_channel()?;
-        let fd = receiver.fd();
+        let mut wake = WakeSlot::default();
+        let (fd, signal) = wake.open()?;
         self.write(&crate::add_entry(fd, Events::READ))?;
         self.registered += 1;
         self.reserve();
-        self.waker = Some(receiver);
+        self.wake = wake;
         Ok((Some(fd), signal))
     }
 
     #[inline]
     fn take_woken(&mut self) -> bool {
-        std::mem::take(&mut self.woken)
+        self.wake.take_woken()
     }
 }
 

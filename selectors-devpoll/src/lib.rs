@@ -82,6 +82,8 @@ mod ffi;
 pub use devpoll::{Devpoll, DevpollSelector};
 pub use selectors_core::*;
 
+use selectors_core::sys::{poll_mask, poll_ready as ready_events};
+
 use std::ffi::c_short;
 use std::os::fd::RawFd;
 
@@ -92,19 +94,6 @@ use std::os::fd::RawFd;
 /// `POLLREMOVE` (`<sys/poll.h>`): written as a descriptor's events, removes
 /// it from the `/dev/poll` set.
 const POLLREMOVE: c_short = 0x0800;
-
-/// The `poll` mask that watches `events`.
-#[inline]
-fn poll_mask(events: Events) -> c_short {
-    let mut mask = 0;
-    if events.is_readable() {
-        mask |= libc::POLLIN;
-    }
-    if events.is_writable() {
-        mask |= libc::POLLOUT;
-    }
-    mask
-}
 
 /// The events a cached mask watches (the answer of `DP_ISPOLLED`).
 #[inline]
@@ -117,17 +106,6 @@ fn watched_events(mask: c_short) -> Events {
         events |= Events::WRITE;
     }
     events
-}
-
-/// The kernel's `revents` as Python reads them: hang-up and errors are
-/// both directions (see [`Events::from_poll_bits`]).
-#[inline]
-fn ready_events(revents: c_short) -> Events {
-    Events::from_poll_bits(
-        revents as u16 as u32,
-        libc::POLLIN as u16 as u32,
-        libc::POLLOUT as u16 as u32,
-    )
 }
 
 /// The `pollfd` that starts watching `fd` for `events`.

@@ -54,7 +54,7 @@ pub use selectors_core::*;
 
 use selectors_core::sys::cvt;
 use selectors_core::timeout::to_millis;
-use selectors_core::waker::{wake_channel, WakeReceiver, WakeSignal};
+use selectors_core::waker::{WakeSignal, WakeSlot};
 
 /// Python's `EpollSelector`: a [`Selector`] on epoll, holding file objects
 /// `F` with data `T`.
@@ -69,8 +69,7 @@ pub struct Epoll {
     /// Registrations, the waker's included.
     registered: usize,
     /// The waker's eventfd, registered with [`WAKE_TOKEN`] as its data.
-    waker: Option<WakeReceiver>,
-    woken: bool,
+    wake: WakeSlot,
 }
 
 /// The epoll data of the waker's eventfd: not a descriptor number (those are
@@ -119,8 +118,7 @@ impl Poller for Epoll {
             epfd: unsafe { OwnedFd::from_raw_fd(fd) },
             events: vec![EMPTY_EVENT],
             registered: 0,
-            waker: None,
-            woken: false,
+            wake: WakeSlot::default(),
         })
     }
 
@@ -169,16 +167,11 @@ impl Poller for Epoll {
             // Copy the fields out: `epoll_event` is packed on x86_64.
             let (bits, data) = (event.events, event.u64);
             if data == WAKE_TOKEN {
-                self.woken = true;
+                self.wake.fire();
                 continue;
             }
             let events = Events::from_poll_bits(bits, libc::EPOLLIN as u32, libc::EPOLLOUT as u32);
             ready.push((data as RawFd, events));
-        }
-        if self.woken {
-            if let Some(waker) = &self.waker {
-                waker.drain();
-            }
         }
         Ok(())
     }
@@ -188,17 +181,17 @@ impl Poller for Epoll {
     }
 
     fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
-        let (receiver, signal) = wake_channel()?;
-        let fd = receiver.fd();
+        let mut wake = WakeSlot::default();
+        let (fd, signal) = wake.open()?;
         self.ctl_data(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, WAKE_TOKEN)?;
         self.added();
-        self.waker = Some(receiver);
+        self.wake = wake;
         Ok((Some(fd), signal))
     }
 
     #[inline]
     fn take_woken(&mut self) -> bool {
-        std::mem::take(&mut self.woken)
+        self.wake.take_woken()
     }
 }
 

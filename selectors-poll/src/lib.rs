@@ -50,9 +50,9 @@ use std::time::Duration;
 
 pub use selectors_core::*;
 
-use selectors_core::sys::{check_open, cvt};
+use selectors_core::sys::{check_open, cvt, poll_mask, poll_ready as ready_events};
 use selectors_core::timeout::to_millis;
-use selectors_core::waker::{wake_channel, WakeReceiver, WakeSignal};
+use selectors_core::waker::{WakeSignal, WakeSlot};
 
 /// Python's `PollSelector`: a [`Selector`] on `poll(2)`, holding file
 /// objects `F` with data `T`.
@@ -67,29 +67,7 @@ pub struct Poll {
     /// `index[fd]` is `fd`'s position in `fds`, or `NONE`.
     index: Vec<u32>,
     /// The waker's eventfd or pipe, an entry of `fds` like any other.
-    waker: Option<WakeReceiver>,
-    woken: bool,
-}
-
-fn poll_mask(events: Events) -> libc::c_short {
-    let mut mask = 0;
-    if events.is_readable() {
-        mask |= libc::POLLIN;
-    }
-    if events.is_writable() {
-        mask |= libc::POLLOUT;
-    }
-    mask
-}
-
-/// The kernel's `revents` as Python reads them (see [`Events::from_poll_bits`]).
-#[inline]
-fn ready_events(revents: libc::c_short) -> Events {
-    Events::from_poll_bits(
-        revents as u16 as u32,
-        libc::POLLIN as u16 as u32,
-        libc::POLLOUT as u16 as u32,
-    )
+    wake: WakeSlot,
 }
 
 impl Poll {
@@ -162,13 +140,14 @@ impl Poller for Poll {
             )
         })? as usize;
         if n > 0 {
-            let waker = self.waker.as_ref().map(WakeReceiver::fd);
+            let waker = self.wake.fd();
+            let mut woken = false;
             let mut found = 0;
             for pollfd in &self.fds {
                 if pollfd.revents != 0 {
                     found += 1;
                     if Some(pollfd.fd) == waker {
-                        self.woken = true;
+                        woken = true;
                     } else {
                         // Masked here (see `MASKED`): `events` holds only
                         // POLLIN/POLLOUT, which the same rule reads back as
@@ -183,10 +162,8 @@ impl Poller for Poll {
                     }
                 }
             }
-            if self.woken {
-                if let Some(waker) = &self.waker {
-                    waker.drain();
-                }
+            if woken {
+                self.wake.fire();
             }
         }
         Ok(())
@@ -197,16 +174,14 @@ impl Poller for Poll {
     }
 
     fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
-        let (receiver, signal) = wake_channel()?;
-        let fd = receiver.fd();
+        let (fd, signal) = self.wake.open()?;
         self.insert(fd, libc::POLLIN);
-        self.waker = Some(receiver);
         Ok((Some(fd), signal))
     }
 
     #[inline]
     fn take_woken(&mut self) -> bool {
-        std::mem::take(&mut self.woken)
+        self.wake.take_woken()
     }
 }
 

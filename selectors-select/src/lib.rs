@@ -53,7 +53,7 @@ pub use selectors_core::*;
 
 use selectors_core::sys::{check_open, cvt};
 use selectors_core::timeout::to_timeval;
-use selectors_core::waker::{wake_channel, WakeReceiver, WakeSignal};
+use selectors_core::waker::{WakeSignal, WakeSlot};
 
 /// Python's `SelectSelector`: a [`Selector`] on `select(2)`, holding file
 /// objects `F` with data `T`.
@@ -103,8 +103,7 @@ pub struct Select {
     /// The largest registered descriptor, or -1.
     max_fd: RawFd,
     /// The waker's eventfd or pipe, watched in the read set.
-    waker: Option<WakeReceiver>,
-    woken: bool,
+    wake: WakeSlot,
 }
 
 #[inline]
@@ -173,8 +172,7 @@ impl Poller for Select {
             read_out: Vec::new(),
             write_out: Vec::new(),
             max_fd: -1,
-            waker: None,
-            woken: false,
+            wake: WakeSlot::default(),
         })
     }
 
@@ -233,7 +231,8 @@ impl Poller for Select {
         if n > 0 {
             // `n` counts bits, so a descriptor in both sets counts twice.
             let mut bits_left = n as usize;
-            let waker = self.waker.as_ref().map(WakeReceiver::fd);
+            let waker = self.wake.fd();
+            let mut woken = false;
             for word in 0..words {
                 let (r, w) = (self.read_out[word], self.write_out[word]);
                 let mut union = r | w;
@@ -252,7 +251,7 @@ impl Poller for Select {
                     }
                     let fd = (word * BITS + bit) as RawFd;
                     if Some(fd) == waker {
-                        self.woken = true;
+                        woken = true;
                     } else {
                         ready.push((fd, events));
                     }
@@ -261,10 +260,8 @@ impl Poller for Select {
                     break;
                 }
             }
-            if self.woken {
-                if let Some(waker) = &self.waker {
-                    waker.drain();
-                }
+            if woken {
+                self.wake.fire();
             }
         }
         Ok(())
@@ -277,19 +274,19 @@ impl Poller for Select {
     }
 
     fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
-        let (receiver, signal) = wake_channel()?;
-        let fd = receiver.fd();
+        let mut wake = WakeSlot::default();
+        let (fd, signal) = wake.open()?;
         if !UNLIMITED && fd as usize >= FD_SETSIZE {
             return Err(io::Error::from_raw_os_error(libc::EMFILE));
         }
         self.insert(fd, Events::READ);
-        self.waker = Some(receiver);
+        self.wake = wake;
         Ok((Some(fd), signal))
     }
 
     #[inline]
     fn take_woken(&mut self) -> bool {
-        std::mem::take(&mut self.woken)
+        self.wake.take_woken()
     }
 }
 
