@@ -26,14 +26,24 @@
 //! [`Flavour`]) instead of the generator avoiding it, so the programs keep
 //! exercising the bookkeeping around stale registrations:
 //!
-//! | after `close(fd)` without unregistering | epoll | poll | select |
-//! |---|---|---|---|
-//! | `select`, number still free | not reported | `POLLNVAL`: ready, both events | fails with `EBADF` |
-//! | `select`, number reused by another file | not reported | the new file's readiness | the new file's readiness |
-//! | `modify` of the events, number free | `EBADF` | `EBADF` | `EBADF` |
-//! | `modify` of the events, number reused | `ENOENT` | succeeds | succeeds |
-//! | `modify` of the data only, `get_key`, `unregister` | succeed | succeed | succeed |
-//! | `register` of the reused number | `AlreadyRegistered` | `AlreadyRegistered` | `AlreadyRegistered` |
+//! | after `close(fd)` without unregistering | epoll | poll | select | kqueue |
+//! |---|---|---|---|---|
+//! | `select`, number still free | not reported | `POLLNVAL`: ready, both events | fails with `EBADF` | not reported |
+//! | `select`, number reused by another file | not reported | the new file's readiness | the new file's readiness | not reported¹ |
+//! | `modify` of the events, number free | `EBADF` | `EBADF` | `EBADF` | `EBADF` if it adds a direction, else succeeds |
+//! | `modify` of the events, number reused | `ENOENT` | succeeds | succeeds | libkqueue: `ENOENT` if it adds a direction, else succeeds² |
+//! | `modify` of the data only, `get_key`, `unregister` | succeed | succeed | succeed | succeed |
+//! | `register` of the reused number | `AlreadyRegistered` | `AlreadyRegistered` | `AlreadyRegistered` | `AlreadyRegistered` |
+//!
+//! kqueue has one filter per direction, and `modify` only adds and deletes
+//! filters; a delete that fails is ignored (the filter is gone either way),
+//! so only a `modify` that adds a direction can fail. ¹ Until a `modify`
+//! adds a direction, which a kernel kqueue adds to the new file: that
+//! direction then reports the new file's readiness. ² libkqueue (the only
+//! kqueue these Linux-only tests run) strands the filters of a closed
+//! descriptor instead of dropping them, and the add fails; a kernel kqueue
+//! succeeds. One more libkqueue deviation shows here: a `select` that
+//! reports a socket's error clears it (see [`Model::select`]).
 //!
 //! One more difference is the kernels' own, not about closing: select(2)
 //! counts a hang-up as readable only (`POLLIN_SET`), where Python's rule for
@@ -54,7 +64,8 @@
 //! runs 100 times more.
 //!
 //! Linux only: these tests rely on its kernel's rules, epoll and
-//! `/proc`. (kqueue through libkqueue joins in `util::per_backend!`.)
+//! `/proc`. kqueue joins in as libkqueue's emulation, under `--cfg
+//! selectors_libkqueue` (see `util`).
 #![cfg(any(target_os = "linux", target_os = "android"))]
 
 #[macro_use]
@@ -431,6 +442,11 @@ fn program_strategy() -> impl Strategy<Value = Program> {
         .prop_map(|(floors, ops)| Program { floors, ops })
 }
 
+/// The events in `a` but not in `b`.
+fn minus(a: Events, b: Events) -> Events {
+    Events::from_bits(a.bits() & !b.bits()).expect("a subset of valid events")
+}
+
 fn events(bits: u8) -> Events {
     Events::from_bits(bits).expect("generated masks are 0..=3")
 }
@@ -447,7 +463,15 @@ enum Flavour {
     Poll,
     /// Polls numbers: a closed one fails the whole call with `EBADF`.
     Select,
+    /// One filter per direction, on a descriptor: `close` drops them (a
+    /// kernel kqueue) or strands them on the dead file (libkqueue).
+    Kqueue,
 }
+
+/// Built on libkqueue (`--cfg selectors_libkqueue`), whose kqueue differs
+/// from a kernel's where a registered descriptor is closed: see
+/// [`Model::modify`].
+const LIBKQUEUE: bool = util::LIBKQUEUE;
 
 impl Flavour {
     fn of(backend: &str) -> Flavour {
@@ -455,6 +479,7 @@ impl Flavour {
             "epoll" => Flavour::Epoll,
             "poll" => Flavour::Poll,
             "select" => Flavour::Select,
+            "kqueue" => Flavour::Kqueue,
             other => panic!("no model flavour for backend {other:?}: add one to Flavour::of"),
         }
     }
@@ -466,7 +491,9 @@ impl Flavour {
     fn events(self, mask: u8) -> Events {
         let mut ev = Events::EMPTY;
         match self {
-            Flavour::Epoll | Flavour::Poll => {
+            // kqueue's per-filter rule (`Model::kqueue_ready`) comes to the
+            // same on one file.
+            Flavour::Epoll | Flavour::Poll | Flavour::Kqueue => {
                 if mask & !OUT != 0 {
                     ev |= Events::READ;
                 }
@@ -526,6 +553,11 @@ struct KeyModel {
     data: u8,
     /// The file the number named when it was registered.
     file: u64,
+    /// kqueue: the file the filter of each direction (READ, WRITE) was
+    /// added on. A kernel kqueue adds a filter to whatever file the number
+    /// names at the time of the `EV_ADD`, so a `modify` after the number
+    /// was reused can leave the two filters on different files.
+    filter_files: [u64; 2],
 }
 
 /// A failed call, by kind (the OS error by errno).
@@ -704,6 +736,7 @@ impl Model {
             events: ev,
             data,
             file,
+            filter_files: [file; 2],
         });
         Ok((fd, ev, data))
     }
@@ -719,19 +752,42 @@ impl Model {
             return Err(Fail::InvalidEvents);
         }
         let key = *self.key(fd).ok_or(Fail::NotRegistered)?;
+        // kqueue: the filters `modify` adds (it deletes the others, and a
+        // failed delete is ignored: the filter is gone either way).
+        let added = minus(ev, key.events);
         if key.events != ev {
             match (self.owner(fd), self.flavour) {
+                // Only an EV_ADD can fail: narrowing a registration whose
+                // descriptor is gone succeeds.
+                (_, Flavour::Kqueue) if added.is_empty() => {}
                 (None, _) => return Err(Fail::Os(libc::EBADF)),
                 // EPOLL_CTL_MOD looks the (file, fd) pair up: another file
                 // behind the same number was never added.
                 (Some(owner), Flavour::Epoll) if self.end(owner).file != key.file => {
                     return Err(Fail::Os(libc::ENOENT));
                 }
+                // libkqueue deviation: it keeps the filters of a closed
+                // descriptor (by number), and watches files through one
+                // epoll registration per number, shared by the two filters.
+                // Adding a filter next to a stranded one is then an
+                // EPOLL_CTL_MOD of the number, which now names a file its
+                // epoll never added: ENOENT, as for epoll. (A kernel kqueue
+                // dropped the stranded filter on close, and adds the new one
+                // to the new file.)
+                (Some(owner), Flavour::Kqueue) if LIBKQUEUE && self.end(owner).file != key.file => {
+                    return Err(Fail::Os(libc::ENOENT));
+                }
                 _ => {}
             }
         }
+        let file = self.owner(fd).map(|owner| self.end(owner).file);
         let key = self.key_mut(fd).expect("found above");
         key.events = ev;
+        for (i, direction) in [Events::READ, Events::WRITE].into_iter().enumerate() {
+            if let (true, Some(file)) = (added.contains(direction), file) {
+                key.filter_files[i] = file;
+            }
+        }
         if let Some(data) = data {
             key.data = data;
         }
@@ -767,6 +823,14 @@ impl Model {
         let mut ready = Vec::new();
         for key in &self.keys {
             let mask = match (self.owner(key.fd), self.flavour) {
+                (Some(owner), Flavour::Kqueue) => {
+                    let ev = self.kqueue_ready(key, owner);
+                    if !ev.is_empty() {
+                        ready.push((key.fd, ev));
+                    }
+                    continue;
+                }
+                (None, Flavour::Kqueue) => continue,
                 (Some(owner), Flavour::Epoll) if self.end(owner).file != key.file => continue,
                 (Some(owner), _) => self.mask(owner),
                 (None, Flavour::Epoll) => continue,
@@ -778,8 +842,63 @@ impl Model {
                 ready.push((key.fd, ev));
             }
         }
+        if self.flavour == Flavour::Kqueue && LIBKQUEUE {
+            // libkqueue deviation: for a socket that epoll reports with
+            // EPOLLERR, it reads the error into the entry's `fflags` with
+            // getsockopt(SO_ERROR), which clears it: the reset is consumed
+            // by the select, and the next read sees EOF instead (a kernel
+            // kqueue copies `so_error` and leaves it set).
+            let reported: Vec<usize> = self
+                .keys
+                .iter()
+                .filter_map(|key| Some((key, self.owner(key.fd)?)))
+                .filter(|&(key, owner)| self.kqueue_live(key, owner))
+                .map(|(_, owner)| owner)
+                .collect();
+            for owner in reported {
+                self.end_mut(owner).err = false;
+            }
+        }
         ready.sort_unstable_by_key(|&(fd, _)| fd);
         Ok((ready, std::mem::take(&mut self.wake_pending)))
+    }
+
+    /// What kqueue reports for `key`, whose number open end `owner` has:
+    /// each filter still on that file reports its own direction, or both
+    /// with `EV_EOF` (hang-up, error, or a socket's reading side shut down),
+    /// masked by the registered events. (On one file this is the poll
+    /// family's rule; libkqueue derives the filters from one epoll
+    /// registration of the number, so it never splits them across files.)
+    fn kqueue_ready(&self, key: &KeyModel, owner: usize) -> Events {
+        let me = self.end(owner);
+        let mask = self.mask(owner);
+        let socket = self.slots[owner / 2].kind == Kind::Socket;
+        let eof = mask & (HUP | ERR) != 0;
+        let mut ev = Events::EMPTY;
+        for (i, direction) in [Events::READ, Events::WRITE].into_iter().enumerate() {
+            if !key.events.contains(direction) || key.filter_files[i] != me.file {
+                continue; // no filter, or one stranded on a closed file
+            }
+            debug_assert!(self.kqueue_live(key, owner));
+            let (fires, eof) = if direction == Events::READ {
+                (mask & (IN | HUP | ERR) != 0, eof || (socket && me.rcv_shut))
+            } else {
+                (mask & (OUT | HUP | ERR) != 0, eof)
+            };
+            if fires {
+                ev |= if eof { Events::ALL } else { direction };
+            }
+        }
+        ev & key.events
+    }
+
+    /// Whether some filter of `key` watches the file open end `owner` has.
+    fn kqueue_live(&self, key: &KeyModel, owner: usize) -> bool {
+        let file = self.end(owner).file;
+        [Events::READ, Events::WRITE]
+            .into_iter()
+            .zip(key.filter_files)
+            .any(|(direction, f)| key.events.contains(direction) && f == file)
     }
 
     /// `Selector::waker`; `opened` is the descriptor the call opened, if any.
@@ -1325,9 +1444,10 @@ fn random_programs<S: Selector<Obj, u8>>(new: impl Fn() -> Result<S>) {
     let mut runner = TestRunner::new(config);
     let backend = Cell::new("");
     let result = runner.run(&program_strategy(), |program| {
-        let mut sel = new().expect("new selector");
-        backend.set(sel.backend());
-        run_program(&mut sel, &program).map_err(TestCaseError::fail)
+        with_selector(&new, |sel| {
+            backend.set(sel.backend());
+            run_program(sel, &program).map_err(TestCaseError::fail)
+        })
     });
     match result {
         Ok(()) => {}
@@ -1343,10 +1463,32 @@ fn random_programs<S: Selector<Obj, u8>>(new: impl Fn() -> Result<S>) {
     }
 }
 
+/// Runs `test` on a new selector, and drops it.
+///
+/// For kqueue on libkqueue, then waits (up to 5 s) until the selector's
+/// descriptors are closed: libkqueue deviation, its monitoring thread
+/// closes them a moment after the kqueue descriptor (see
+/// `util::await_fds`), and a number it frees while the next program runs
+/// would look like a descriptor that program opened or closed.
+fn with_selector<S: Selector<Obj, u8>, R>(
+    new: &impl Fn() -> Result<S>,
+    test: impl FnOnce(&mut S) -> R,
+) -> R {
+    util::libkqueue_anchor();
+    let before = util::LIBKQUEUE.then(util::open_fds);
+    let mut sel = new().expect("new selector");
+    let libkqueue = sel.backend() == "kqueue";
+    let result = test(&mut sel);
+    drop(sel);
+    if let (Some(before), true) = (before, libkqueue) {
+        util::await_fds(&before, true);
+    }
+    result
+}
+
 /// Runs one fixed program on a fresh selector.
 fn replay<S: Selector<Obj, u8>>(new: &impl Fn() -> Result<S>, program: &Program) {
-    let mut sel = new().expect("new selector");
-    if let Err(e) = run_program(&mut sel, program) {
+    if let Err(e) = with_selector(new, |sel| run_program(sel, program)) {
         panic!("{e}\nprogram:\n{program}");
     }
 }
@@ -1374,6 +1516,15 @@ const FIXED_PROGRAMS: &[&str] = &[
     // number of a registration closed without unregistering (shrunk from
     // "register 5 r 0; close 5; waker").
     "register 5 rw 0; close 5; waker; select; unregister e5; select; wake; select; select",
+    // kqueue: narrowing a registration whose descriptor was closed succeeds
+    // and widening it fails, before and after the number is reused
+    // (libkqueue: ENOENT, next to the filter it stranded).
+    "register 0 rw 3; close 0; select; modify e0 r _; modify e0 rw _; reopen 1 socket; \
+     write 3 2; select; modify e0 w _; modify e0 rw 4; select_into; unregister e0; \
+     register 0 r 1; select",
+    // A reset reported by a select: libkqueue's getsockopt(SO_ERROR) clears
+    // it there, so the read sees EOF; elsewhere the read sees the reset.
+    "write 3 1; register 3 r 0; close 2; select; read 3 1; select; read 3 1",
 ];
 
 fn fixed_programs<S: Selector<Obj, u8>>(new: impl Fn() -> Result<S>) {
@@ -1442,27 +1593,41 @@ fn close_without_unregister<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S>)
 
     // The number is free.
     let expected = match backend {
-        "epoll" => Ok(vec![]),
+        "epoll" | "kqueue" => Ok(vec![]),
         "poll" => Ok(vec![(fd, Events::ALL)]),
         "select" => Err(Fail::Os(libc::EBADF)),
         other => panic!("no expectation for {other}"),
     };
     assert_eq!(ready(&mut sel), expected, "{backend}: select, number free");
     let modified = outcome(sel.modify_events(fd, Events::READ).map(snap));
-    assert_eq!(
-        modified,
-        Err(Fail::Os(libc::EBADF)),
-        "{backend}: modify, number free"
-    );
+    let expected = match backend {
+        // Only deletes a filter, which close dropped (libkqueue: which
+        // close stranded): the failure, if any, is ignored.
+        "kqueue" => Ok((fd, Events::READ, 7)),
+        _ => Err(Fail::Os(libc::EBADF)),
+    };
+    assert_eq!(modified, expected, "{backend}: modify, number free");
+    // The events the key has from here on.
+    let mut events = Events::ALL;
+    if backend == "kqueue" {
+        events = Events::READ;
+        // Adding a filter is an EV_ADD of a closed number.
+        let modified = outcome(sel.modify_events(fd, Events::ALL).map(snap));
+        assert_eq!(
+            modified,
+            Err(Fail::Os(libc::EBADF)),
+            "{backend}: modify adding a direction, number free"
+        );
+    }
     assert_eq!(
         key(&sel),
-        Ok((fd, Events::ALL, 7)),
+        Ok((fd, events, 7)),
         "{backend}: the key is intact"
     );
-    let modified = outcome(sel.modify(fd, Events::ALL, 8).map(snap));
+    let modified = outcome(sel.modify(fd, events, 8).map(snap));
     assert_eq!(
         modified,
-        Ok((fd, Events::ALL, 8)),
+        Ok((fd, events, 8)),
         "{backend}: data only, no system call"
     );
 
@@ -1476,7 +1641,7 @@ fn close_without_unregister<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S>)
     assert_eq!(b.as_raw_fd(), fd, "the number was free");
     (&b_peer).write_all(b"x").unwrap();
     let expected = match backend {
-        "epoll" => vec![],
+        "epoll" | "kqueue" => vec![],
         _ => vec![(fd, Events::ALL)],
     };
     assert_eq!(
@@ -1490,14 +1655,28 @@ fn close_without_unregister<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S>)
         Err(Fail::AlreadyRegistered),
         "{backend}: register, number reused"
     );
-    let modified = outcome(sel.modify_events(fd, Events::READ).map(snap));
+    // kqueue's key is READ already: it adds WRITE instead.
+    let new = if backend == "kqueue" {
+        Events::ALL
+    } else {
+        Events::READ
+    };
+    let modified = outcome(sel.modify_events(fd, new).map(snap));
     let expected = match backend {
         "epoll" => Err(Fail::Os(libc::ENOENT)),
-        _ => Ok((fd, Events::READ, 8)),
+        // libkqueue deviation: the READ filter stranded on the closed
+        // socket shares the number's epoll registration, so adding WRITE
+        // is an EPOLL_CTL_MOD of a file never added.
+        "kqueue" if util::LIBKQUEUE => Err(Fail::Os(libc::ENOENT)),
+        // A kernel kqueue adds the WRITE filter to the new socket.
+        _ => Ok((fd, new, 8)),
     };
     assert_eq!(modified, expected, "{backend}: modify, number reused");
     let expected = match backend {
         "epoll" => vec![],
+        "kqueue" if util::LIBKQUEUE => vec![],
+        // Only the new WRITE filter watches the new socket.
+        "kqueue" => vec![(fd, Events::WRITE)],
         _ => vec![(fd, Events::READ)],
     };
     assert_eq!(

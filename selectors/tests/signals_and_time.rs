@@ -9,7 +9,8 @@
 //! this binary can run in parallel.
 //!
 //! Linux only: these tests rely on its kernel's rules, epoll and
-//! `/proc`. (kqueue through libkqueue joins in `util::per_backend!`.)
+//! `/proc`. kqueue joins in as libkqueue's emulation, under `--cfg
+//! selectors_libkqueue` (see `util`).
 #![cfg(any(target_os = "linux", target_os = "android"))]
 
 #[macro_use]

@@ -9,7 +9,9 @@
 //!   `rustup component add rust-src`). Nothing is linked, so no cross linker
 //!   is needed. Builds go to `target/cross`; one summary line per target.
 //! - **libkqueue**: the kqueue crate's lints and tests, the whole
-//!   conformance suite included, on Linux against libkqueue, when
+//!   conformance suite included, and the facade's reliability tests
+//!   (`differential`, `bad_input`, `scale`, `signals_and_time`, which add
+//!   kqueue under the cfg), on Linux against libkqueue, when
 //!   `LIBKQUEUE_DIR` (an install prefix) or `pkg-config libkqueue` finds it;
 //!   otherwise a `SKIPPED` line says how to enable it. Builds go to
 //!   `target/libkqueue`.
@@ -227,9 +229,34 @@ fn libkqueue() -> Result<(), String> {
     let mut test = cargo();
     with_libkqueue(&mut test);
     test.args(["test", "-p", "selectors-kqueue"]);
-    match run(&mut clippy).and_then(|()| run(&mut test)) {
+    // The facade's reliability tests, which add `kqueue::*` instances under
+    // the cfg (DefaultSelector stays epoll). The rpath of the kqueue crate's
+    // build script covers its own binaries only: these find libkqueue
+    // through LD_LIBRARY_PATH. Its random programs are the facade's default
+    // count (2,000 per backend, `PROPTEST_CASES`), as in the plain run.
+    let mut reliability = cargo();
+    with_libkqueue(&mut reliability);
+    if let Some(dir) = libkqueue_libdir() {
+        let mut path = OsString::from(&dir);
+        if let Some(old) = env::var_os("LD_LIBRARY_PATH").filter(|old| !old.is_empty()) {
+            path.push(":");
+            path.push(old);
+        }
+        reliability.env("LD_LIBRARY_PATH", path);
+    }
+    reliability.args(["test", "-p", "selectors"]);
+    for test in ["differential", "bad_input", "scale", "signals_and_time"] {
+        reliability.args(["--test", test]);
+    }
+    match run(&mut clippy)
+        .and_then(|()| run(&mut test))
+        .and_then(|()| run(&mut reliability))
+    {
         Ok(()) => {
-            println!("libkqueue: ok (clippy, unit tests, conformance suite, doctests)");
+            println!(
+                "libkqueue: ok (clippy, unit tests, conformance suite, doctests, \
+                 the facade's reliability tests)"
+            );
             Ok(())
         }
         Err(why) => {
@@ -237,6 +264,28 @@ fn libkqueue() -> Result<(), String> {
             Err(format!("libkqueue: {why}"))
         }
     }
+}
+
+/// The directory holding `libkqueue.so`, looked up as the kqueue crate's
+/// build script does (`LIBKQUEUE_DIR`'s `lib/`, `lib64/` or itself, then
+/// `pkg-config --variable=libdir libkqueue`); `None` if neither finds it
+/// (the build then fails, and says why).
+fn libkqueue_libdir() -> Option<PathBuf> {
+    let has_library = |dir: &Path| dir.join("libkqueue.so").exists();
+    if let Some(prefix) = env::var_os("LIBKQUEUE_DIR") {
+        let prefix = PathBuf::from(prefix);
+        return [prefix.join("lib"), prefix.join("lib64"), prefix]
+            .into_iter()
+            .find(|dir| has_library(dir));
+    }
+    let pkg_config = env::var_os("PKG_CONFIG").unwrap_or_else(|| OsString::from("pkg-config"));
+    let out = Command::new(pkg_config)
+        .args(["--variable=libdir", "libkqueue"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    has_library(&dir).then_some(dir)
 }
 
 // ------------------------------------------------------------- actionlint

@@ -5,6 +5,11 @@
 //!
 //! Each test binary includes this module with `#[macro_use] mod util;` and
 //! uses a different subset of it.
+//!
+//! The binaries are Linux-only (they read `/proc`, and model Linux's own
+//! readiness rules), so kqueue joins them only as libkqueue's emulation:
+//! built with `--cfg selectors_libkqueue` (`cargo xtask ci` does, in its
+//! libkqueue stage), each test also runs as `kqueue::name`.
 #![allow(dead_code, unused_macros)]
 
 use std::fs::File;
@@ -30,6 +35,56 @@ pub fn new_select<F: FileObject, T>() -> Result<SelectSelector<F, T>> {
     SelectSelector::new()
 }
 
+/// A kqueue selector, opened after [`libkqueue_anchor`].
+#[cfg(all(target_os = "linux", selectors_libkqueue))]
+pub fn new_kqueue<F: FileObject, T>() -> Result<selectors::KqueueSelector<F, T>> {
+    libkqueue_anchor();
+    selectors::KqueueSelector::new()
+}
+
+/// Keeps one kqueue open for the rest of the process.
+///
+/// libkqueue deviation: besides the descriptors of each kqueue (an epoll
+/// instance, a pipe whose write end is the kqueue descriptor, an eventfd),
+/// it opens process-wide ones with the first kqueue: some for good, and
+/// those of its monitoring thread (a socket pair, a signalfd) for as long
+/// as any kqueue is open, closed by that thread a moment after the last
+/// one. The tests compare the descriptors open before and after a
+/// selector's life; with this kqueue open, only the selector's own
+/// descriptors come and go (see [`await_fds`] for when they go). A test
+/// that counts descriptors calls it first; without libkqueue it does
+/// nothing.
+pub fn libkqueue_anchor() {
+    #[cfg(all(target_os = "linux", selectors_libkqueue))]
+    {
+        static ANCHOR: std::sync::OnceLock<selectors::KqueueSelector> = std::sync::OnceLock::new();
+        ANCHOR.get_or_init(|| selectors::KqueueSelector::new().expect("the anchor kqueue"));
+    }
+}
+
+/// The descriptors open in this process once they are `expected`, waiting
+/// up to 5 s for that when `asynchronous`.
+///
+/// libkqueue deviation: its monitoring thread notices that a kqueue
+/// descriptor was closed and only then closes the kqueue's other
+/// descriptors, a moment after the selector was dropped; a kernel kqueue,
+/// like every other backend, is gone when `close` returns.
+pub fn await_fds(expected: &[RawFd], asynchronous: bool) -> Vec<RawFd> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let fds = open_fds();
+        if !asynchronous || fds == expected || std::time::Instant::now() >= deadline {
+            return fds;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Whether `KqueueSelector` runs on libkqueue's emulation (over epoll), not
+/// on a kernel kqueue: where the two differ, the tests expect what
+/// libkqueue does, next to a comment naming the deviation.
+pub const LIBKQUEUE: bool = cfg!(all(target_os = "linux", selectors_libkqueue));
+
 pub fn new_default<F: FileObject, T>() -> Result<DefaultSelector<F, T>> {
     DefaultSelector::new()
 }
@@ -43,14 +98,15 @@ pub fn new_boxed<F: FileObject + 'static, T: 'static>() -> Result<Box<dyn Select
 /// Instantiates each generic test `fn name<S: Selector<..>>(new: impl Fn()
 /// -> Result<S>)` once per backend of this host, as `backend::name`.
 ///
-/// Adding a backend is one line here (plus its `new_*` constructor above):
-/// kqueue (libkqueue on Linux, native on the BSDs and macOS) will be
-/// `per_backend!(@backend kqueue, new_kqueue; $($test),+);`.
+/// Adding a backend is one line here (plus its `new_*` constructor above).
+/// kqueue is there under `--cfg selectors_libkqueue` (see the module docs).
 macro_rules! per_backend {
     ($($test:ident),+ $(,)?) => {
         per_backend!(@backend epoll, new_epoll; $($test),+);
         per_backend!(@backend poll, new_poll; $($test),+);
         per_backend!(@backend select, new_select; $($test),+);
+        #[cfg(all(target_os = "linux", selectors_libkqueue))]
+        per_backend!(@backend kqueue, new_kqueue; $($test),+);
         per_backend!(@backend default_selector, new_default; $($test),+);
         per_backend!(@backend boxed_dyn, new_boxed; $($test),+);
     };
