@@ -189,14 +189,15 @@ impl<P: Poller, F, T> BaseSelector<P, F, T> {
 }
 
 /// Waits with the PEP 475 policy: a wait interrupted by a signal, or ended
-/// early with nothing ready, is resumed with the time left; then the ready
-/// list is masked by the registered events. Returns whether a wake-up was
-/// consumed.
+/// early with nothing ready, is resumed with the time left; then, if `mask`,
+/// the ready list is masked by the registered events (unless the poller did
+/// it). Returns whether a wake-up was consumed.
 fn wait_into<P: Poller, F, T>(
     poller: &mut P,
     map: &SelectorMap<F, T>,
     ready: &mut Vec<(RawFd, Events)>,
     timeout: Option<Duration>,
+    mask: bool,
 ) -> Result<bool> {
     let deadline = Deadline::new(timeout);
     let mut next = timeout;
@@ -222,7 +223,8 @@ fn wait_into<P: Poller, F, T>(
             }
         }
     }
-    if P::MASKED {
+    // `select` masks as its `Ready` walks the list.
+    if P::MASKED || !mask {
         return Ok(woken);
     }
     // Mask by the registered events, dropping what is left empty or is not
@@ -291,7 +293,7 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
     fn select(&mut self, timeout: Option<Duration>) -> Result<Ready<'_, F, T>> {
         self.ensure_open()?;
         self.woken = false;
-        self.woken = wait_into(&mut self.poller, &self.map, &mut self.ready, timeout)?;
+        self.woken = wait_into(&mut self.poller, &self.map, &mut self.ready, timeout, false)?;
         Ok(Ready::new(&self.map, &self.ready, self.woken))
     }
 
@@ -304,7 +306,7 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
         ready.clear();
         self.ensure_open()?;
         self.woken = false;
-        self.woken = wait_into(&mut self.poller, &self.map, ready, timeout)?;
+        self.woken = wait_into(&mut self.poller, &self.map, ready, timeout, true)?;
         Ok(ready.len())
     }
 

@@ -312,7 +312,9 @@ pub struct Ready<'a, F, T> {
 }
 
 impl<'a, F, T> Ready<'a, F, T> {
-    /// The ready list `events`, whose descriptors are all registered in `map`.
+    /// The ready list `events`, as the poller reported it: masked by the
+    /// registered events, and unregistered descriptors skipped, as it is
+    /// walked.
     pub(crate) fn new(
         map: &'a SelectorMap<F, T>,
         events: &'a [(RawFd, Events)],
@@ -330,11 +332,33 @@ impl<'a, F, T> Ready<'a, F, T> {
     pub fn was_woken(&self) -> bool {
         self.woken
     }
+
+    /// How many ready keys are left to walk (counted: O(n)).
+    pub fn len(&self) -> usize {
+        self.clone().count()
+    }
+
+    /// `true` if no ready key is left.
+    pub fn is_empty(&self) -> bool {
+        self.clone().next().is_none()
+    }
+}
+
+impl<F, T> Clone for Ready<'_, F, T> {
+    fn clone(&self) -> Self {
+        Ready {
+            map: self.map,
+            events: self.events.clone(),
+            woken: self.woken,
+        }
+    }
 }
 
 impl<F, T> fmt::Debug for Ready<'_, F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.events.as_slice()).finish()
+        f.debug_list()
+            .entries(self.clone().map(|(key, events)| (key.fd(), events)))
+            .finish()
     }
 }
 
@@ -343,19 +367,22 @@ impl<'a, F, T> Iterator for Ready<'a, F, T> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
+        // Masking here, where the key is looked up anyway, rather than in a
+        // pass of its own before: one map look-up per event instead of two.
         for &(fd, events) in self.events.by_ref() {
             if let Some(key) = self.map.get(fd) {
-                return Some((key, events));
+                let events = events & key.events();
+                if !events.is_empty() {
+                    return Some((key, events));
+                }
             }
         }
         None
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        // Every descriptor of the list is registered (see `new`).
-        (self.events.len(), Some(self.events.len()))
+        (0, Some(self.events.len()))
     }
 }
 
-impl<F, T> ExactSizeIterator for Ready<'_, F, T> {}
 impl<F, T> FusedIterator for Ready<'_, F, T> {}
