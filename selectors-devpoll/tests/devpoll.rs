@@ -3,21 +3,12 @@
 #![cfg(any(target_os = "illumos", target_os = "solaris"))]
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use selectors_devpoll::{DevpollSelector, Error, Events, Selector, EVENT_READ, EVENT_WRITE};
-
-fn ready(sel: &mut DevpollSelector<RawFd, ()>) -> Vec<(RawFd, Events)> {
-    let mut ready: Vec<_> = sel
-        .select(Some(Duration::ZERO))
-        .unwrap()
-        .map(|(key, events)| (key.fd(), events))
-        .collect();
-    ready.sort_unstable_by_key(|&(fd, _)| fd);
-    ready
-}
+use selectors_core::conformance::ready_fds;
+use selectors_devpoll::{DevpollSelector, Error, Selector, EVENT_READ, EVENT_WRITE};
 
 /// The driver ORs a written mask into the cached one; modify removes first,
 /// so the cached mask is exactly the new one.
@@ -30,7 +21,10 @@ fn modify_replaces_the_cached_mask() {
     assert_eq!(sel.poller().polled_events(fd).unwrap(), Some(EVENT_READ));
     sel.modify(fd, EVENT_WRITE, ()).unwrap();
     assert_eq!(sel.poller().polled_events(fd).unwrap(), Some(EVENT_WRITE));
-    assert_eq!(ready(&mut sel), [(fd, EVENT_WRITE)]);
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(fd, EVENT_WRITE)]
+    );
     sel.modify(fd, EVENT_READ | EVENT_WRITE, ()).unwrap();
     assert_eq!(
         sel.poller().polled_events(fd).unwrap(),
@@ -68,5 +62,5 @@ fn one_select_reports_every_descriptor() {
         expected.push((a.as_raw_fd(), EVENT_READ | EVENT_WRITE));
     }
     expected.sort_unstable_by_key(|&(fd, _)| fd);
-    assert_eq!(ready(&mut sel), expected);
+    assert_eq!(ready_fds(&mut sel, Some(Duration::ZERO)), expected);
 }

@@ -10,27 +10,10 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use selectors_kqueue::{Events, KqueueSelector, Selector, EVENT_READ, EVENT_WRITE};
-
-fn pair() -> (UnixStream, UnixStream) {
-    let (a, b) = UnixStream::pair().unwrap();
-    a.set_nonblocking(true).unwrap();
-    b.set_nonblocking(true).unwrap();
-    (a, b)
-}
-
-fn ready(sel: &mut KqueueSelector<RawFd, ()>, timeout: Duration) -> Vec<(RawFd, Events)> {
-    let mut ready: Vec<_> = sel
-        .select(Some(timeout))
-        .unwrap()
-        .map(|(key, events)| (key.fd(), events))
-        .collect();
-    ready.sort_unstable_by_key(|&(fd, _)| fd);
-    ready
-}
+use selectors_core::conformance::{ready_fds as ready, socketpair as pair};
+use selectors_kqueue::{KqueueSelector, Selector, EVENT_READ, EVENT_WRITE};
 
 /// gh-110038: descriptors registered for READ | WRITE are two filters each,
 /// and one select must have room for all of them: every descriptor comes
@@ -48,9 +31,9 @@ fn every_filter_of_every_descriptor_fits_one_select() {
     }
     expected.sort_unstable_by_key(|&(fd, _)| fd);
     assert_eq!(sel.poller().filters(), 200);
-    assert_eq!(ready(&mut sel, Duration::from_secs(5)), expected);
+    assert_eq!(ready(&mut sel, Some(Duration::from_secs(5))), expected);
     // Level-triggered: the same again.
-    assert_eq!(ready(&mut sel, Duration::ZERO), expected);
+    assert_eq!(ready(&mut sel, Some(Duration::ZERO)), expected);
 }
 
 /// bpo-29255: with nothing registered the event buffer still has room for
@@ -59,7 +42,7 @@ fn every_filter_of_every_descriptor_fits_one_select() {
 fn an_empty_selector_still_waits_for_its_timeout() {
     let mut sel = KqueueSelector::<RawFd, ()>::new().unwrap();
     let start = Instant::now();
-    assert!(ready(&mut sel, Duration::from_millis(200)).is_empty());
+    assert!(ready(&mut sel, Some(Duration::from_millis(200))).is_empty());
     assert!(start.elapsed() >= Duration::from_millis(200));
 }
 
@@ -72,18 +55,18 @@ fn modify_swaps_filters() {
     (&b).write_all(b"x").unwrap();
     let fd = a.as_raw_fd();
     sel.register(fd, EVENT_READ, ()).unwrap();
-    assert_eq!(ready(&mut sel, Duration::ZERO), [(fd, EVENT_READ)]);
+    assert_eq!(ready(&mut sel, Some(Duration::ZERO)), [(fd, EVENT_READ)]);
     sel.modify(fd, EVENT_WRITE, ()).unwrap();
     assert_eq!(sel.poller().filters(), 1);
-    assert_eq!(ready(&mut sel, Duration::ZERO), [(fd, EVENT_WRITE)]);
+    assert_eq!(ready(&mut sel, Some(Duration::ZERO)), [(fd, EVENT_WRITE)]);
     sel.modify(fd, EVENT_READ | EVENT_WRITE, ()).unwrap();
     assert_eq!(sel.poller().filters(), 2);
     assert_eq!(
-        ready(&mut sel, Duration::ZERO),
+        ready(&mut sel, Some(Duration::ZERO)),
         [(fd, EVENT_READ | EVENT_WRITE)]
     );
     (&a).read_exact(&mut [0; 1]).unwrap();
-    assert_eq!(ready(&mut sel, Duration::ZERO), [(fd, EVENT_WRITE)]);
+    assert_eq!(ready(&mut sel, Some(Duration::ZERO)), [(fd, EVENT_WRITE)]);
     sel.unregister(fd).unwrap();
     assert_eq!(sel.poller().filters(), 0);
 }
@@ -105,5 +88,5 @@ fn eof_is_both_directions_masked() {
         (rw.as_raw_fd(), EVENT_READ | EVENT_WRITE),
     ];
     expected.sort_unstable_by_key(|&(fd, _)| fd);
-    assert_eq!(ready(&mut sel, Duration::from_secs(5)), expected);
+    assert_eq!(ready(&mut sel, Some(Duration::from_secs(5))), expected);
 }
