@@ -14,10 +14,14 @@ use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+use crate::selector::Private;
 use crate::sys::{check_open, cvt};
 use crate::timeout::Deadline;
 use crate::waker::{WakeSignal, Waker};
-use crate::{Error, Events, FileObject, Ready, Result, Selector, SelectorKey, SelectorMap};
+use crate::{
+    Error, Events, FileObject, KeyMut, LentKey, Ready, RegisterError, Result, Selector,
+    SelectorKey, SelectorMap,
+};
 
 /// The system calls of one backend: the contract between
 /// [`BaseSelector`] and a kernel interface.
@@ -38,6 +42,15 @@ pub trait Poller {
     /// reports hang-ups whatever was asked, and keeps a file its owner closed
     /// without unregistering if a duplicate keeps it open).
     const MASKED: bool = false;
+
+    /// `true` if the kernel itself refuses a closed descriptor in
+    /// [`register`](Poller::register) and [`modify`](Poller::modify) (epoll
+    /// and kqueue fail with `EBADF`). Otherwise (poll(2), select(2),
+    /// /dev/poll take any number) [`BaseSelector`] checks with one
+    /// `fcntl(F_GETFD)` first, unless the file object is I/O-safe
+    /// ([`FileObject::io_safe`]), so every backend refuses a closed
+    /// descriptor the same way.
+    const REFUSES_CLOSED: bool = false;
 
     /// Opens the kernel object (close-on-exec), or prepares the buffers.
     ///
@@ -171,16 +184,75 @@ impl<P: Poller, F, T> BaseSelector<P, F, T> {
         }
     }
 
-    fn set_events(&mut self, fd: RawFd, events: Events) -> Result<&mut SelectorKey<F, T>> {
+    /// Every check of a new registration, in Python's order, then the
+    /// kernel's: on success the poller watches `fd` for `events`.
+    fn check_new(&mut self, fd: RawFd, fileobj: &F, events: Events) -> Result<()>
+    where
+        F: FileObject,
+    {
         self.ensure_open()?;
         if events.is_empty() {
             return Err(Error::InvalidEvents);
+        }
+        if fd < 0 {
+            return Err(Error::InvalidFd(fd));
+        }
+        if let Some(limit) = self.poller.fd_limit() {
+            if fd >= limit {
+                return Err(Error::FdOutOfRange { fd, limit });
+            }
+        }
+        if self.map.contains(fd) || self.waker_fd == Some(fd) {
+            return Err(Error::AlreadyRegistered(fd));
+        }
+        Self::check_open(fd, fileobj)?;
+        self.poller.register(fd, events)?;
+        Ok(())
+    }
+
+    /// The error for a descriptor that has no key in the map: its key is
+    /// lent to a running handler, or it is not registered.
+    #[cold]
+    fn missing(&self, fd: RawFd) -> Error {
+        if self.map.is_lent(fd) {
+            Error::Busy(fd)
+        } else {
+            Error::NotRegistered(fd)
+        }
+    }
+
+    /// Refuses a closed descriptor on pollers whose kernel would take it
+    /// (see [`Poller::REFUSES_CLOSED`]), unless the file object's type
+    /// proves it open.
+    #[inline]
+    fn check_open(fd: RawFd, fileobj: &F) -> io::Result<()>
+    where
+        F: FileObject,
+    {
+        if P::REFUSES_CLOSED || fileobj.io_safe() {
+            Ok(())
+        } else {
+            check_open(fd)
+        }
+    }
+
+    fn set_events(&mut self, fd: RawFd, events: Events) -> Result<&mut SelectorKey<F, T>>
+    where
+        F: FileObject,
+    {
+        self.ensure_open()?;
+        if events.is_empty() {
+            return Err(Error::InvalidEvents);
+        }
+        if self.map.get(fd).is_none() {
+            return Err(self.missing(fd));
         }
         let key = self.map.get_mut(fd).ok_or(Error::NotRegistered(fd))?;
         let old = key.events();
         if old != events {
             // On failure the key is untouched and the poller still watches
             // `old`: the strong guarantee.
+            Self::check_open(fd, key.fileobj())?;
             self.poller.modify(fd, old, events)?;
             key.set_events(events);
         }
@@ -251,30 +323,24 @@ fn wait_into<P: Poller, F, T>(
 }
 
 impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
-    fn register(&mut self, fileobj: F, events: Events, data: T) -> Result<&SelectorKey<F, T>> {
-        self.ensure_open()?;
-        if events.is_empty() {
-            return Err(Error::InvalidEvents);
-        }
+    fn try_register(
+        &mut self,
+        fileobj: F,
+        events: Events,
+        data: T,
+    ) -> Result<&SelectorKey<F, T>, RegisterError<F, T>> {
         let fd = fileobj.fileno();
-        if fd < 0 {
-            return Err(Error::InvalidFd(fd));
+        if let Err(error) = self.check_new(fd, &fileobj, events) {
+            return Err(RegisterError::new(error, fileobj, data));
         }
-        if let Some(limit) = self.poller.fd_limit() {
-            if fd >= limit {
-                return Err(Error::FdOutOfRange { fd, limit });
-            }
-        }
-        if self.map.contains(fd) || self.waker_fd == Some(fd) {
-            return Err(Error::AlreadyRegistered(fd));
-        }
-        self.poller.register(fd, events)?;
         Ok(self.map.insert(SelectorKey::new(fileobj, fd, events, data)))
     }
 
     fn unregister(&mut self, fd: RawFd) -> Result<SelectorKey<F, T>> {
         self.ensure_open()?;
-        let key = self.map.remove(fd).ok_or(Error::NotRegistered(fd))?;
+        let Some(key) = self.map.remove(fd) else {
+            return Err(self.missing(fd));
+        };
         self.poller.unregister(fd, key.events());
         Ok(key)
     }
@@ -335,13 +401,22 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
     #[inline]
     fn get_key(&self, fd: RawFd) -> Result<&SelectorKey<F, T>> {
         self.ensure_open()?;
-        self.map.get(fd).ok_or(Error::NotRegistered(fd))
+        match self.map.get(fd) {
+            Some(key) => Ok(key),
+            None => Err(self.missing(fd)),
+        }
     }
 
     #[inline]
-    fn get_key_mut(&mut self, fd: RawFd) -> Result<&mut SelectorKey<F, T>> {
+    fn get_key_mut(&mut self, fd: RawFd) -> Result<KeyMut<'_, F, T>> {
         self.ensure_open()?;
-        self.map.get_mut(fd).ok_or(Error::NotRegistered(fd))
+        if !self.map.contains(fd) || self.map.is_lent(fd) {
+            return Err(self.missing(fd));
+        }
+        self.map
+            .get_mut(fd)
+            .map(KeyMut::new)
+            .ok_or(Error::NotRegistered(fd))
     }
 
     fn get_map(&self) -> &SelectorMap<F, T> {
@@ -373,6 +448,60 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
     #[inline]
     fn was_woken(&self) -> bool {
         self.woken
+    }
+
+    fn lend_key(&mut self, fd: RawFd, _: Private) -> Result<LentKey<F, T>> {
+        self.ensure_open()?;
+        match self.map.lend(fd) {
+            Some(Some(key)) => Ok(LentKey::new(key)),
+            Some(None) => Err(Error::Busy(fd)),
+            None => Err(Error::NotRegistered(fd)),
+        }
+    }
+
+    fn return_key(&mut self, key: LentKey<F, T>, _: Private) -> Result<()> {
+        let (mut key, next_events, unregister) = key.into_parts();
+        let fd = key.fd();
+        if self.closed || !self.map.is_lent(fd) {
+            // Closed while lent: every registration was released already.
+            return Ok(());
+        }
+        let now = key.fileobj().fileno();
+        if now != fd || unregister {
+            // The kernel is told before `key` is dropped (and an owned
+            // descriptor closed with it).
+            self.map.forget_lent(fd);
+            self.poller.unregister(fd, key.events());
+            drop(key);
+            return if now == fd {
+                Ok(())
+            } else {
+                Err(Error::FdChanged { old: fd, new: now })
+            };
+        }
+        let mut result = Ok(());
+        if let Some(events) = next_events.filter(|&events| events != key.events()) {
+            result = Self::check_open(fd, key.fileobj())
+                .and_then(|()| self.poller.modify(fd, key.events(), events))
+                .map_err(Error::from);
+            if result.is_ok() {
+                key.set_events(events);
+            }
+        }
+        self.map.restore(key);
+        result
+    }
+
+    fn take_ready_buffer(&mut self, _: Private) -> Vec<(RawFd, Events)> {
+        std::mem::take(&mut self.ready)
+    }
+
+    fn restore_ready_buffer(&mut self, buffer: Vec<(RawFd, Events)>, _: Private) {
+        // A handler's nested `select` may have used `self.ready` meanwhile:
+        // keep the larger buffer.
+        if buffer.capacity() >= self.ready.capacity() {
+            self.ready = buffer;
+        }
     }
 }
 

@@ -68,7 +68,13 @@ macro_rules! conformance_suite {
             test_waker_coalesces,
             test_waker_races_lose_nothing,
             test_waker_from_signal_handler,
-            test_waker_after_close_and_drop
+            test_waker_after_close_and_drop,
+            test_key_mut_changes_only_data,
+            test_with_fileobj_mut,
+            test_fd_wrapper_and_try_register,
+            test_dispatch_callbacks,
+            test_dispatch_lends_the_key,
+            test_selector_through_mut_ref
             $(, $extra)*
         );
     };
@@ -688,7 +694,7 @@ pub fn test_select_into_dispatch<S: Selector<UnixStream, u32>>(new: impl Fn() ->
         // Whichever is handled first registers `c` and unregisters the
         // other (in this order: the other's number, freed by unregister, must
         // not be reused by a new registration while the list is walked).
-        let Ok(key) = sel.get_key_mut(fd) else {
+        let Ok(mut key) = sel.get_key_mut(fd) else {
             continue;
         };
         *key.data_mut() += 1;
@@ -1188,4 +1194,459 @@ pub fn test_waker_after_close_and_drop<S: Selector<RawFd, ()>>(new: impl Fn() ->
     std::thread::spawn(move || assert!(waker.wake().is_err()))
         .join()
         .unwrap();
+}
+
+// ------------------------------------------- keys, lending and dispatching
+
+/// `get_key_mut` changes the data and nothing else: the key keeps the
+/// descriptor and events the kernel was told, and `close`, `unregister` and
+/// `select` go by them. (Replacing a whole key does not compile: see the
+/// `compile_fail` example on `SelectorKey`.)
+pub fn test_key_mut_changes_only_data<S: Selector<UnixStream, String>>(
+    new: impl Fn() -> Result<S>,
+) {
+    let mut sel = new().unwrap();
+    let (a, a_peer) = socketpair();
+    let (b, b_peer) = socketpair();
+    let (afd, bfd) = (a.as_raw_fd(), b.as_raw_fd());
+    sel.register(a, EVENT_READ, "a".into()).unwrap();
+    sel.register(b, EVENT_WRITE, "b".into()).unwrap();
+    {
+        let mut key = sel.get_key_mut(afd).unwrap();
+        key.data_mut().push_str(" changed");
+        let (stream, data) = key.parts_mut();
+        assert_eq!(stream.as_raw_fd(), afd);
+        data.push('!');
+    }
+    *sel.get_key_mut(bfd).unwrap().into_data_mut() = "b2".into();
+    let key = sel.get_key(afd).unwrap();
+    assert_eq!(
+        (key.fd(), key.events(), key.data().as_str()),
+        (afd, EVENT_READ, "a changed!")
+    );
+    (&a_peer).write_all(b"x").unwrap();
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::from_secs(5))),
+        sorted([(afd, EVENT_READ), (bfd, EVENT_WRITE)])
+    );
+    let key = sel.unregister(afd).unwrap();
+    assert_eq!(key.into_parts().1, "a changed!");
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(bfd, EVENT_WRITE)]
+    );
+    sel.close().unwrap();
+    assert!(!is_open(bfd), "close dropped b's key, closing it");
+    drop((a_peer, b_peer));
+}
+
+fn sorted<const N: usize>(mut list: [(RawFd, Events); N]) -> [(RawFd, Events); N] {
+    list.sort_unstable_by_key(|&(fd, _)| fd);
+    list
+}
+
+/// `with_fileobj_mut` lends a file object that needs `&mut self` (a
+/// `BufReader`); a file object replaced by one of another descriptor is
+/// detected and its registration withdrawn from the map and the kernel; a
+/// panic puts the key back.
+pub fn test_with_fileobj_mut<S: Selector<io::BufReader<UnixStream>, u32>>(
+    new: impl Fn() -> Result<S>,
+) {
+    use std::io::BufRead;
+    let mut sel = new().unwrap();
+    let (a, a_peer) = socketpair();
+    let (b, b_peer) = socketpair();
+    let afd = a.as_raw_fd();
+    sel.register(io::BufReader::new(a), EVENT_READ, 0).unwrap();
+    (&a_peer).write_all(b"one\ntwo\n").unwrap();
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::from_secs(5))),
+        [(afd, EVENT_READ)]
+    );
+    let mut line = String::new();
+    let n = sel
+        .with_fileobj_mut(afd, |reader, lines| {
+            *lines += 1;
+            reader.read_line(&mut line)
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (n, line.as_str(), *sel.get_key(afd).unwrap().data()),
+        (4, "one\n", 1)
+    );
+    // The second line sits in the BufReader's buffer: the socket is drained.
+    assert!(ready_fds(&mut sel, Some(Duration::ZERO)).is_empty());
+
+    // A panic inside: the key is back, unchanged, and still watched.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = sel.with_fileobj_mut(afd, |_, lines| {
+            *lines += 10;
+            panic!("handler bug");
+        });
+    }));
+    assert!(caught.is_err());
+    assert_eq!(*sel.get_key(afd).unwrap().data(), 11);
+    (&a_peer).write_all(b"3").unwrap();
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::from_secs(5))),
+        [(afd, EVENT_READ)]
+    );
+
+    // Replaced by another descriptor: refused, the registration withdrawn.
+    let bfd = b.as_raw_fd();
+    let mut replacement = Some(io::BufReader::new(b));
+    let result = sel.with_fileobj_mut(afd, |reader, _| {
+        *reader = replacement.take().unwrap();
+    });
+    assert!(
+        matches!(result, Err(Error::FdChanged { old, new }) if old == afd && new == bfd),
+        "{result:?}"
+    );
+    assert!(sel.get_map().is_empty());
+    assert_err(
+        sel.get_key(afd),
+        |e| matches!(e, Error::NotRegistered(_)),
+        "get_key",
+    );
+    assert_err(
+        sel.get_key(bfd),
+        |e| matches!(e, Error::NotRegistered(_)),
+        "get_key",
+    );
+    // The kernel forgot it too (the replacement, dropped with the key, was
+    // b: `afd`'s old socket was dropped by the closure's assignment).
+    assert!(!is_open(bfd));
+    (&b_peer).write_all(b"x").unwrap_or_default();
+    assert!(ready_fds(&mut sel, Some(Duration::ZERO)).is_empty());
+    assert_err(
+        sel.with_fileobj_mut(afd, |_, _| ()),
+        |e| matches!(e, Error::NotRegistered(_)),
+        "with_fileobj_mut of an unknown fd",
+    );
+    drop((a_peer, b_peer));
+}
+
+/// `Fd` makes any `AsFd` type a file object, usable through `Deref`, in a
+/// `Box<dyn FileObject>` too; a failed registration hands the object back.
+pub fn test_fd_wrapper_and_try_register<S: Selector<Box<dyn FileObject>, u8>>(
+    new: impl Fn() -> Result<S>,
+) {
+    let mut sel = new().unwrap();
+    let (a, a_peer) = socketpair();
+    let afd = a.as_raw_fd();
+    let wrapped = crate::Fd(OwnedFd::from(a));
+    assert!(wrapped.io_safe() && !afd.io_safe());
+    assert_eq!(wrapped.fileno(), afd);
+    sel.register(Box::new(wrapped), EVENT_READ, 1).unwrap();
+    (&a_peer).write_all(b"x").unwrap();
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::from_secs(5))),
+        [(afd, EVENT_READ)]
+    );
+
+    // Already registered (through another object): the object comes back.
+    let Err(err) = sel.try_register(Box::new(afd), EVENT_READ, 2) else {
+        panic!("registered twice");
+    };
+    assert!(matches!(err.error(), Error::AlreadyRegistered(fd) if *fd == afd));
+    let (_, fileobj, data) = err.into_parts();
+    assert_eq!((fileobj.fileno(), data), (afd, 2));
+
+    // A closed descriptor, as a bare number: EBADF on every backend, and
+    // the number comes back.
+    let (c, _c_peer) = socketpair();
+    let cfd = c.into_raw_fd();
+    // SAFETY: `cfd` was just released by `into_raw_fd`: this closes it.
+    drop(unsafe { OwnedFd::from_raw_fd(cfd) });
+    if !is_open(cfd) {
+        let Err(err) = sel.try_register(Box::new(cfd), EVENT_WRITE, 3) else {
+            panic!("a closed descriptor was registered");
+        };
+        assert_eq!(err.error().raw_os_error(), Some(libc::EBADF), "{err:?}");
+        let (_, fileobj, _) = err.into_parts();
+        assert_eq!(fileobj.fileno(), cfd);
+        let io: io::Error = sel
+            .try_register(Box::new(cfd), EVENT_WRITE, 3)
+            .map(|_| ())
+            .unwrap_err()
+            .into();
+        assert_eq!(io.raw_os_error(), Some(libc::EBADF));
+    }
+    assert_eq!(sel.get_map().len(), 1);
+    assert_err(
+        sel.register(Box::new(-3), EVENT_READ, 0).map(|_| ()),
+        |e| matches!(e, Error::InvalidFd(-3)),
+        "register(-3)",
+    );
+}
+
+/// The sockets of [`test_dispatch_callbacks`]: a listener or a connection.
+#[derive(Debug)]
+pub enum Sock {
+    Listener(std::net::TcpListener),
+    Conn(std::net::TcpStream),
+}
+
+impl FileObject for Sock {
+    fn fileno(&self) -> RawFd {
+        match self {
+            Sock::Listener(listener) => listener.as_raw_fd(),
+            Sock::Conn(conn) => conn.as_raw_fd(),
+        }
+    }
+}
+
+/// Python's callback, with the selector as a trait object (the key's data
+/// type cannot name the selector's type, which contains it).
+#[derive(Debug, Clone, Copy)]
+pub struct Callback(CallbackFn);
+
+/// The function in a [`Callback`].
+pub type CallbackFn = fn(
+    &mut dyn Selector<Sock, Callback>,
+    &mut crate::LentKey<Sock, Callback>,
+    Events,
+) -> io::Result<()>;
+
+fn accept(
+    sel: &mut dyn Selector<Sock, Callback>,
+    key: &mut crate::LentKey<Sock, Callback>,
+    _mask: Events,
+) -> io::Result<()> {
+    let Sock::Listener(listener) = key.fileobj_mut() else {
+        unreachable!("accept is the listener's callback")
+    };
+    let (conn, _) = listener.accept()?;
+    conn.set_nonblocking(true)?;
+    sel.register(Sock::Conn(conn), EVENT_READ, Callback(read))?;
+    Ok(())
+}
+
+fn read(
+    _sel: &mut dyn Selector<Sock, Callback>,
+    key: &mut crate::LentKey<Sock, Callback>,
+    _mask: Events,
+) -> io::Result<()> {
+    let Sock::Conn(conn) = key.fileobj_mut() else {
+        unreachable!("read is a connection's callback")
+    };
+    let mut data = [0; 1000];
+    let n = conn.read(&mut data)?;
+    if n > 0 {
+        conn.write_all(&data[..n])?;
+    } else {
+        key.unregister();
+    }
+    Ok(())
+}
+
+/// Python's documentation example: each key's data is the function that
+/// handles it, an `accept` callback registers connections, a `read` callback
+/// echoes and unregisters its own connection at end of file.
+pub fn test_dispatch_callbacks<S: Selector<Sock, Callback>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lfd = listener.as_raw_fd();
+    sel.register(Sock::Listener(listener), EVENT_READ, Callback(accept))
+        .unwrap();
+    let mut clients: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        client.write_all(format!("hello {i}").as_bytes()).unwrap();
+    }
+    let run = |sel: &mut S| {
+        sel.dispatch(Some(Duration::from_secs(5)), |sel, key, mask| {
+            let callback = *key.data();
+            (callback.0)(sel, key, mask)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut echoed = vec![Vec::new(); clients.len()];
+    while echoed
+        .iter()
+        .enumerate()
+        .any(|(i, got)| got.len() < format!("hello {i}").len())
+    {
+        assert!(Instant::now() < deadline, "echo timed out: {echoed:?}");
+        run(&mut sel).unwrap();
+        for (client, got) in clients.iter_mut().zip(&mut echoed) {
+            client.set_nonblocking(true).unwrap();
+            let mut buf = [0; 64];
+            if let Ok(n) = client.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+            client.set_nonblocking(false).unwrap();
+        }
+    }
+    for (i, got) in echoed.iter().enumerate() {
+        assert_eq!(got, format!("hello {i}").as_bytes());
+    }
+    assert_eq!(sel.get_map().len(), 4, "listener and three connections");
+    let conn_fds: Vec<RawFd> = sel.get_map().fds().filter(|&fd| fd != lfd).collect();
+    // The clients hang up: each read callback unregisters its connection,
+    // which is closed when the handler returns.
+    clients.clear();
+    while sel.get_map().len() > 1 {
+        assert!(Instant::now() < deadline, "hang-ups not handled");
+        run(&mut sel).unwrap();
+    }
+    assert_eq!(sel.get_map().fds().collect::<Vec<_>>(), [lfd]);
+    for fd in conn_fds {
+        assert!(
+            sel.get_key(fd).is_err(),
+            "fd {fd} unregistered (its number may be reused later)"
+        );
+    }
+}
+
+/// What a dispatch handler sees: its own key lent (`Busy` through the
+/// selector, yet still registered), its changes applied on return, a key an
+/// earlier handler unregistered skipped, errors and panics after the key is
+/// back, and a replaced file object withdrawn.
+pub fn test_dispatch_lends_the_key<S: Selector<UnixStream, u32>>(new: impl Fn() -> Result<S>) {
+    let mut sel = new().unwrap();
+    let (a, a_peer) = socketpair();
+    let (b, b_peer) = socketpair();
+    let (afd, bfd) = (a.as_raw_fd(), b.as_raw_fd());
+    sel.register(a, EVENT_READ, 0).unwrap();
+    sel.register(b, EVENT_READ, 0).unwrap();
+    (&a_peer).write_all(b"a").unwrap();
+    (&b_peer).write_all(b"b").unwrap();
+
+    // One round: whichever runs first checks the lending rules, switches
+    // itself to WRITE and unregisters the other, which is then skipped.
+    let mut calls = 0;
+    let handled = sel
+        .dispatch(
+            Some(Duration::from_secs(5)),
+            |sel, key, events| -> Result<()> {
+                calls += 1;
+                let fd = key.fd();
+                assert_eq!(events, EVENT_READ);
+                assert!(matches!(sel.get_key(fd), Err(Error::Busy(f)) if f == fd));
+                assert!(matches!(sel.unregister(fd), Err(Error::Busy(_))));
+                assert!(matches!(
+                    sel.modify_events(fd, EVENT_WRITE),
+                    Err(Error::Busy(_))
+                ));
+                // The same number, as another object: still registered. (The
+                // object is handed back, and forgotten without closing `fd`.)
+                // SAFETY: `alias` never closes `fd`: it comes back from
+                // `try_register` and is released with `into_raw_fd`.
+                let alias = unsafe { UnixStream::from_raw_fd(fd) };
+                let Err(err) = sel.try_register(alias, EVENT_READ, 9) else {
+                    panic!("the lent descriptor was registered again");
+                };
+                assert!(matches!(err.error(), Error::AlreadyRegistered(f) if *f == fd));
+                assert_eq!(err.into_parts().1.into_raw_fd(), fd);
+                assert!(sel.get_map().contains(fd) && sel.get_map().get(fd).is_none());
+                assert_eq!(sel.get_map().len(), 1);
+                let mut drained = [0; 1];
+                key.fileobj_mut().read_exact(&mut drained).unwrap();
+                *key.data_mut() += 1;
+                assert!(matches!(
+                    key.modify_events(Events::EMPTY),
+                    Err(Error::InvalidEvents)
+                ));
+                key.modify_events(EVENT_WRITE).unwrap();
+                assert_eq!((key.events(), key.next_events()), (EVENT_READ, EVENT_WRITE));
+                let other = if fd == afd { bfd } else { afd };
+                sel.unregister(other)?;
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!((handled, calls), (1, 1));
+    assert_eq!(sel.get_map().len(), 1);
+    let kept = sel.get_map().fds().next().unwrap();
+    let key = sel.get_key(kept).unwrap();
+    assert_eq!((key.events(), *key.data()), (EVENT_WRITE, 1));
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(kept, EVENT_WRITE)]
+    );
+
+    // A handler's error comes out after the key is back.
+    let err = sel
+        .dispatch(Some(Duration::from_secs(5)), |_, key, _| {
+            *key.data_mut() = 7;
+            Err(io::Error::other("handler failed"))
+        })
+        .unwrap_err();
+    assert_eq!(err.to_string(), "handler failed");
+    assert_eq!(*sel.get_key(kept).unwrap().data(), 7);
+
+    // A panic too.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = sel.dispatch(Some(Duration::from_secs(5)), |_, key, _| -> Result<()> {
+            *key.data_mut() = 8;
+            panic!("handler bug")
+        });
+    }));
+    assert!(caught.is_err());
+    assert_eq!(*sel.get_key(kept).unwrap().data(), 8);
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(kept, EVENT_WRITE)]
+    );
+
+    // A file object replaced while lent: withdrawn, reported.
+    let (c, _c_peer) = socketpair();
+    let cfd = c.as_raw_fd();
+    let mut replacement = Some(c);
+    let result = sel.dispatch(Some(Duration::from_secs(5)), |_, key, _| {
+        *key.fileobj_mut() = replacement.take().unwrap();
+        Ok::<(), Error>(())
+    });
+    assert!(
+        matches!(result, Err(Error::FdChanged { old, new }) if old == kept && new == cfd),
+        "{result:?}"
+    );
+    assert!(sel.get_map().is_empty());
+    assert!(ready_fds(&mut sel, Some(Duration::ZERO)).is_empty());
+
+    // Closing the selector inside a handler: the lent key is dropped too.
+    let (d, _d_peer) = socketpair();
+    let dfd = d.as_raw_fd();
+    sel.register(d, EVENT_WRITE, 0).unwrap();
+    sel.dispatch(Some(Duration::from_secs(5)), |sel, _, _| sel.close())
+        .unwrap();
+    assert!(sel.is_closed() && !is_open(dfd));
+    assert!(matches!(
+        sel.dispatch(Some(Duration::ZERO), |_, _, _| Ok::<(), Error>(())),
+        Err(Error::Closed)
+    ));
+    drop((a_peer, b_peer));
+}
+
+/// `&mut S` is a selector too, so generic code can take `&mut impl
+/// Selector` and pass it on; dispatch works through it.
+pub fn test_selector_through_mut_ref<S: Selector<UnixStream, u32>>(new: impl Fn() -> Result<S>) {
+    fn register_pair(mut sel: impl Selector<UnixStream, u32>) -> UnixStream {
+        let (a, a_peer) = socketpair();
+        sel.register(a, EVENT_READ, 1).unwrap();
+        a_peer
+    }
+    fn serve(sel: &mut impl Selector<UnixStream, u32>) -> usize {
+        sel.dispatch(Some(Duration::from_secs(5)), |_, key, _| {
+            let mut buf = [0; 8];
+            let n = key.fileobj_mut().read(&mut buf)?;
+            *key.data_mut() += n as u32;
+            io::Result::Ok(())
+        })
+        .unwrap()
+    }
+    let mut sel = new().unwrap();
+    let peer = register_pair(&mut sel);
+    (&peer).write_all(b"abc").unwrap();
+    assert_eq!(serve(&mut &mut sel), 1);
+    let fd = sel.get_map().fds().next().unwrap();
+    assert_eq!(*sel.get_key(fd).unwrap().data(), 4);
 }

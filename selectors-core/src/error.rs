@@ -22,6 +22,8 @@ use std::os::fd::RawFd;
 /// | [`NotRegistered`](Error::NotRegistered) | `NotFound` | `KeyError` |
 /// | [`FdOutOfRange`](Error::FdOutOfRange) | `InvalidInput` | `ValueError` |
 /// | [`Closed`](Error::Closed) | `Other` | `RuntimeError` / varies |
+/// | [`Busy`](Error::Busy) | `Other` | (no equivalent) |
+/// | [`FdChanged`](Error::FdChanged) | `InvalidData` | (no equivalent) |
 /// | [`Os`](Error::Os) | the OS error's own | `OSError` |
 ///
 /// # Examples
@@ -54,6 +56,20 @@ pub enum Error {
     },
     /// The selector was closed with [`Selector::close`](crate::Selector::close).
     Closed,
+    /// The descriptor's key is lent to a handler that
+    /// [`Selector::dispatch`](crate::Selector::dispatch) is running: it is
+    /// registered, but reached through the handler's
+    /// [`LentKey`](crate::LentKey) until the handler returns.
+    Busy(RawFd),
+    /// A file object lent mutably changed its descriptor (it was replaced
+    /// while registered). The registration was withdrawn: the kernel no
+    /// longer watches `old`, and the key was dropped.
+    FdChanged {
+        /// The descriptor the registration was made for.
+        old: RawFd,
+        /// What the file object's `fileno()` returned afterwards.
+        new: RawFd,
+    },
     /// The kernel refused the operation (for example `EPERM` from epoll for a
     /// regular file, or `EBADF` for a closed descriptor).
     Os(io::Error),
@@ -71,7 +87,8 @@ impl Error {
             }
             Error::AlreadyRegistered(_) => io::ErrorKind::AlreadyExists,
             Error::NotRegistered(_) => io::ErrorKind::NotFound,
-            Error::Closed => io::ErrorKind::Other,
+            Error::Closed | Error::Busy(_) => io::ErrorKind::Other,
+            Error::FdChanged { .. } => io::ErrorKind::InvalidData,
             Error::Os(err) => err.kind(),
         }
     }
@@ -97,6 +114,15 @@ impl fmt::Display for Error {
                 "file descriptor {fd} is out of range for this selector (limit {limit})"
             ),
             Error::Closed => f.write_str("the selector is closed"),
+            Error::Busy(fd) => write!(
+                f,
+                "file descriptor {fd} is lent to the running handler: use its key"
+            ),
+            Error::FdChanged { old, new } => write!(
+                f,
+                "the file object registered as descriptor {old} changed to {new}: \
+                 its registration was withdrawn"
+            ),
             Error::Os(err) => err.fmt(f),
         }
     }
@@ -129,6 +155,78 @@ impl From<Error> for io::Error {
     }
 }
 
+/// A failed [`Selector::try_register`](crate::Selector::try_register): the
+/// error, with the file object and the data handed back.
+///
+/// A server can so answer "busy" on a connection the selector refused before
+/// closing it. It converts into [`Error`] and [`io::Error`] (dropping the
+/// object), so `?` works as with [`Selector::register`](crate::Selector::register).
+pub struct RegisterError<F, T> {
+    error: Error,
+    fileobj: F,
+    data: T,
+}
+
+impl<F, T> RegisterError<F, T> {
+    pub(crate) fn new(error: Error, fileobj: F, data: T) -> Self {
+        RegisterError {
+            error,
+            fileobj,
+            data,
+        }
+    }
+
+    /// Why the registration was refused.
+    #[must_use]
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The error, dropping the file object and the data.
+    #[must_use]
+    pub fn into_error(self) -> Error {
+        self.error
+    }
+
+    /// The error, the file object and the data.
+    #[must_use]
+    pub fn into_parts(self) -> (Error, F, T) {
+        (self.error, self.fileobj, self.data)
+    }
+}
+
+impl<F, T> fmt::Debug for RegisterError<F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisterError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, T> fmt::Display for RegisterError<F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<F, T> std::error::Error for RegisterError<F, T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<F, T> From<RegisterError<F, T>> for Error {
+    fn from(err: RegisterError<F, T>) -> Error {
+        err.error
+    }
+}
+
+impl<F, T> From<RegisterError<F, T>> for io::Error {
+    fn from(err: RegisterError<F, T>) -> io::Error {
+        err.error.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +246,11 @@ mod tests {
                 io::ErrorKind::InvalidInput,
             ),
             (Error::Closed, io::ErrorKind::Other),
+            (Error::Busy(4), io::ErrorKind::Other),
+            (
+                Error::FdChanged { old: 4, new: -1 },
+                io::ErrorKind::InvalidData,
+            ),
         ];
         for (err, kind) in cases {
             let text = err.to_string();

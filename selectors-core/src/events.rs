@@ -20,7 +20,7 @@ use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign};
 /// assert_eq!(format!("{both:?}"), "READ | WRITE");
 /// assert_eq!(Events::from_bits(4), None);
 /// ```
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Events(u8);
 
 /// Readable: Python's `selectors.EVENT_READ` (bit value 1).
@@ -40,6 +40,7 @@ impl Events {
 
     /// The mask from Python's integer form; `None` if `bits` has a bit other
     /// than 1 (read) and 2 (write).
+    #[must_use]
     pub const fn from_bits(bits: u8) -> Option<Events> {
         if bits & !Self::ALL.0 == 0 {
             Some(Events(bits))
@@ -49,36 +50,43 @@ impl Events {
     }
 
     /// Python's integer form of the mask (1 = read, 2 = write).
+    #[must_use]
     pub const fn bits(self) -> u8 {
         self.0
     }
 
     /// `true` if no event is set.
+    #[must_use]
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
 
     /// `true` if [`EVENT_READ`] is set.
+    #[must_use]
     pub const fn is_readable(self) -> bool {
         self.0 & Self::READ.0 != 0
     }
 
     /// `true` if [`EVENT_WRITE`] is set.
+    #[must_use]
     pub const fn is_writable(self) -> bool {
         self.0 & Self::WRITE.0 != 0
     }
 
     /// `true` if every event of `other` is also in `self`.
+    #[must_use]
     pub const fn contains(self, other: Events) -> bool {
         self.0 & other.0 == other.0
     }
 
     /// The events in either mask (`|` in `const` contexts).
+    #[must_use]
     pub const fn union(self, other: Events) -> Events {
         Events(self.0 | other.0)
     }
 
     /// The events in both masks (`&` in `const` contexts).
+    #[must_use]
     pub const fn intersection(self, other: Events) -> Events {
         Events(self.0 & other.0)
     }
@@ -143,6 +151,13 @@ impl BitAndAssign for Events {
     }
 }
 
+/// `READ`, `WRITE`, `READ | WRITE`, or `(empty)`: the same as `Debug`.
+impl fmt::Display for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
 impl fmt::Debug for Events {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.is_readable(), self.is_writable()) {
@@ -185,6 +200,25 @@ mod tests {
             assert_eq!(conv(cond), Events::ALL);
             assert_eq!(conv(cond | pin), Events::ALL);
         }
+    }
+
+    #[test]
+    fn display_order_and_hash() {
+        use std::collections::{BTreeSet, HashSet};
+        assert_eq!(Events::ALL.to_string(), "READ | WRITE");
+        assert_eq!(format!("{EVENT_WRITE}"), "WRITE");
+        // Ordered by bits: EMPTY < READ < WRITE < READ | WRITE.
+        let ordered: Vec<Events> = [Events::ALL, EVENT_WRITE, Events::EMPTY, EVENT_READ]
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            ordered,
+            [Events::EMPTY, EVENT_READ, EVENT_WRITE, Events::ALL]
+        );
+        let set: HashSet<Events> = [EVENT_READ, EVENT_READ, EVENT_WRITE].into_iter().collect();
+        assert_eq!(set.len(), 2);
     }
 
     #[test]

@@ -29,9 +29,11 @@ pub mod waker;
 pub mod conformance;
 
 pub use base::{BaseSelector, Poller};
-pub use error::{Error, Result};
+pub use error::{Error, RegisterError, Result};
 pub use events::{Events, EVENT_READ, EVENT_WRITE};
-pub use key::{FileObject, SelectorKey};
+pub use key::{Fd, FileObject, KeyMut, LentKey, SelectorKey};
 pub use map::{Iter, SelectorMap};
+#[doc(hidden)]
+pub use selector::Private;
 pub use selector::{Ready, Selector};
 pub use waker::Waker;

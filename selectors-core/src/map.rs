@@ -72,14 +72,18 @@ impl<F, T> Default for SelectorMap<F, T> {
 }
 
 impl<F, T> SelectorMap<F, T> {
-    /// The number of registered descriptors.
+    /// The number of keys in the map (a key lent to a running handler by
+    /// [`Selector::dispatch`](crate::Selector::dispatch) is out of it until
+    /// the handler returns).
     #[inline]
+    #[must_use]
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// `true` if nothing is registered.
+    /// `true` if the map holds no key.
     #[inline]
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -104,6 +108,7 @@ impl<F, T> SelectorMap<F, T> {
     /// The key registered for `fd`, if any (Python's `map.get(fd)`; use
     /// [`Option::unwrap_or`] for a default).
     #[inline]
+    #[must_use]
     pub fn get(&self, fd: RawFd) -> Option<&SelectorKey<F, T>> {
         let &slot = self.by_fd.get(Self::index(fd))?;
         // Why no `NIL` test: `NIL` (`u32::MAX`) is past the end of `slots`,
@@ -115,18 +120,22 @@ impl<F, T> SelectorMap<F, T> {
 
     /// The key registered for `fileobj`'s descriptor, if any (Python's
     /// `map[fileobj]`).
+    #[must_use]
     pub fn get_by<O: FileObject + ?Sized>(&self, fileobj: &O) -> Option<&SelectorKey<F, T>> {
         self.get(fileobj.fileno())
     }
 
-    /// `true` if `fd` is registered.
+    /// `true` if `fd` is registered (its key may be lent to a running
+    /// handler).
     #[inline]
+    #[must_use]
     pub fn contains(&self, fd: RawFd) -> bool {
         self.slot_of(fd).is_some()
     }
 
     /// The events registered for `fd`, if it is registered.
     #[inline]
+    #[must_use]
     pub fn events(&self, fd: RawFd) -> Option<Events> {
         self.get(fd).map(SelectorKey::events)
     }
@@ -187,7 +196,56 @@ impl<F, T> SelectorMap<F, T> {
 
     pub(crate) fn remove(&mut self, fd: RawFd) -> Option<SelectorKey<F, T>> {
         let slot = self.slot_of(fd)?;
-        self.by_fd[fd as usize] = NIL;
+        let key = self.slots[slot].key.take()?;
+        self.unlink(fd, slot);
+        self.len -= 1;
+        Some(key)
+    }
+
+    /// Takes `fd`'s key out to lend it to a handler: `None` if `fd` is not
+    /// registered, `Some(None)` if its key is lent already. The slot stays,
+    /// so `fd` still counts as registered ([`contains`](Self::contains)) and
+    /// keeps its place in registration order; [`get`](Self::get) and
+    /// iteration skip it until [`restore`](Self::restore).
+    pub(crate) fn lend(&mut self, fd: RawFd) -> Option<Option<SelectorKey<F, T>>> {
+        let slot = self.slot_of(fd)?;
+        let key = self.slots[slot].key.take();
+        if key.is_some() {
+            self.len -= 1;
+        }
+        Some(key)
+    }
+
+    /// `true` if `fd`'s key is lent.
+    pub(crate) fn is_lent(&self, fd: RawFd) -> bool {
+        self.slot_of(fd)
+            .is_some_and(|slot| self.slots[slot].key.is_none())
+    }
+
+    /// Puts a lent key back in its slot.
+    pub(crate) fn restore(&mut self, key: SelectorKey<F, T>) {
+        let fd = key.fd();
+        debug_assert!(self.is_lent(fd));
+        if let Some(slot) = self.slot_of(fd) {
+            if self.slots[slot].key.is_none() {
+                self.slots[slot].key = Some(key);
+                self.len += 1;
+            }
+        }
+    }
+
+    /// Removes the slot of a lent key (the registration ended while lent).
+    pub(crate) fn forget_lent(&mut self, fd: RawFd) {
+        if let Some(slot) = self.slot_of(fd) {
+            if self.slots[slot].key.is_none() {
+                self.unlink(fd, slot);
+            }
+        }
+    }
+
+    /// Unlinks `slot` (holding `fd`) from the order and frees it.
+    fn unlink(&mut self, fd: RawFd, slot: usize) {
+        self.by_fd[Self::index(fd)] = NIL;
         let (prev, next) = (self.slots[slot].prev, self.slots[slot].next);
         if prev != NIL {
             self.slots[prev as usize].next = next;
@@ -203,8 +261,6 @@ impl<F, T> SelectorMap<F, T> {
         entry.prev = NIL;
         entry.next = self.free;
         self.free = slot as u32;
-        self.len -= 1;
-        entry.key.take()
     }
 
     /// Removes every key, releasing the memory.
@@ -253,10 +309,16 @@ impl<'a, F, T> Iterator for Iter<'a, F, T> {
         if self.remaining == 0 {
             return None;
         }
-        let slot = &self.map.slots[self.front as usize];
-        self.front = slot.next;
-        self.remaining -= 1;
-        slot.key.as_ref()
+        // Lent keys (see `SelectorMap::lend`) are not counted in
+        // `remaining`: skip their slots.
+        loop {
+            let slot = &self.map.slots[self.front as usize];
+            self.front = slot.next;
+            if let Some(key) = &slot.key {
+                self.remaining -= 1;
+                return Some(key);
+            }
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -269,10 +331,14 @@ impl<F, T> DoubleEndedIterator for Iter<'_, F, T> {
         if self.remaining == 0 {
             return None;
         }
-        let slot = &self.map.slots[self.back as usize];
-        self.back = slot.prev;
-        self.remaining -= 1;
-        slot.key.as_ref()
+        loop {
+            let slot = &self.map.slots[self.back as usize];
+            self.back = slot.prev;
+            if let Some(key) = &slot.key {
+                self.remaining -= 1;
+                return Some(key);
+            }
+        }
     }
 }
 
@@ -313,6 +379,30 @@ mod tests {
         for fd in [-1, RawFd::MIN, RawFd::MAX] {
             assert!(map.get(fd).is_none() && !map.contains(fd) && map.events(fd).is_none());
         }
+    }
+
+    #[test]
+    fn a_lent_key_keeps_its_place_and_number() {
+        let mut map = SelectorMap::default();
+        for fd in [4, 8, 6] {
+            map.insert(key(fd));
+        }
+        let lent = map.lend(8).unwrap().unwrap();
+        assert!(map.lend(8).unwrap().is_none(), "lent once");
+        assert!(map.lend(9).is_none());
+        assert!(map.contains(8) && map.is_lent(8) && map.get(8).is_none());
+        assert_eq!((map.len(), map.iter().len()), (2, 2));
+        assert_eq!(map.fds().collect::<Vec<_>>(), [4, 6]);
+        assert_eq!(map.fds().rev().collect::<Vec<_>>(), [6, 4]);
+        assert!(map.remove(8).is_none(), "a lent key is not removed");
+        map.restore(lent);
+        assert_eq!(map.fds().collect::<Vec<_>>(), [4, 8, 6], "same place");
+        let _ = map.lend(4).unwrap().unwrap();
+        map.forget_lent(4);
+        assert!(!map.contains(4) && !map.is_lent(4));
+        assert_eq!(map.fds().collect::<Vec<_>>(), [8, 6]);
+        map.insert(key(4));
+        assert_eq!(map.fds().collect::<Vec<_>>(), [8, 6, 4]);
     }
 
     #[test]

@@ -3,9 +3,20 @@
 use std::fmt;
 use std::iter::FusedIterator;
 use std::os::fd::RawFd;
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::{Events, FileObject, Result, SelectorKey, SelectorMap, Waker};
+use crate::{
+    Error, Events, FileObject, KeyMut, LentKey, RegisterError, Result, SelectorKey, SelectorMap,
+    Waker,
+};
+
+/// Proof that a call comes from this crate: the [`Selector`] methods that
+/// take it are the plumbing of [`Selector::dispatch`] and
+/// [`Selector::with_fileobj_mut`], which a user can forward but not call.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Private(());
 
 /// High-level I/O multiplexing: Python's `selectors.BaseSelector`.
 ///
@@ -104,8 +115,44 @@ pub trait Selector<F: FileObject, T> {
     /// [`Os`](crate::Error::Os) if the kernel refuses it (`EBADF` for a closed
     /// descriptor on every backend, `EPERM` for a regular file on epoll). On
     /// error nothing is registered anywhere, and `fileobj` and `data` are
-    /// dropped.
-    fn register(&mut self, fileobj: F, events: Events, data: T) -> Result<&SelectorKey<F, T>>;
+    /// dropped: use [`try_register`](Selector::try_register) to get them
+    /// back.
+    fn register(&mut self, fileobj: F, events: Events, data: T) -> Result<&SelectorKey<F, T>> {
+        self.try_register(fileobj, events, data)
+            .map_err(RegisterError::into_error)
+    }
+
+    /// As [`register`](Selector::register), but a refused registration hands
+    /// the file object and the data back inside the error, so the caller
+    /// can still use them (answer "busy" on a connection, then close it).
+    ///
+    /// # Errors
+    ///
+    /// As [`register`](Selector::register), in a [`RegisterError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use selectors_core::{Error, Events, Selector, EVENT_READ};
+    /// use selectors_poll::PollSelector;
+    ///
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let mut sel = PollSelector::<UnixStream, &str>::new()?;
+    /// // An empty mask is refused, and the socket comes back, still open.
+    /// let err = sel.try_register(a, Events::EMPTY, "a").unwrap_err();
+    /// assert!(matches!(err.error(), Error::InvalidEvents));
+    /// let (_error, a, data) = err.into_parts();
+    /// assert_eq!(data, "a");
+    /// sel.register(a, EVENT_READ, "a, again")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn try_register(
+        &mut self,
+        fileobj: F,
+        events: Events,
+        data: T,
+    ) -> Result<&SelectorKey<F, T>, RegisterError<F, T>>;
 
     /// Unregisters `fd` and returns its key, with the file object and data
     /// (Python's `unregister`).
@@ -115,7 +162,10 @@ pub trait Selector<F: FileObject, T> {
     ///
     /// # Errors
     ///
-    /// [`NotRegistered`](crate::Error::NotRegistered) if `fd` is not registered.
+    /// [`NotRegistered`](crate::Error::NotRegistered) if `fd` is not
+    /// registered; [`Busy`](crate::Error::Busy) if its key is lent to the
+    /// running [`dispatch`](Selector::dispatch) handler (which ends it with
+    /// [`LentKey::unregister`]).
     fn unregister(&mut self, fd: RawFd) -> Result<SelectorKey<F, T>>;
 
     /// Changes the events and the data of `fd`'s registration (Python's
@@ -193,29 +243,34 @@ pub trait Selector<F: FileObject, T> {
     fn close(&mut self) -> Result<()>;
 
     /// `true` once [`close`](Selector::close) was called.
+    #[must_use]
     fn is_closed(&self) -> bool;
 
     /// The key of `fd` (Python's `get_key`).
     ///
     /// # Errors
     ///
-    /// [`NotRegistered`](crate::Error::NotRegistered), or
+    /// [`NotRegistered`](crate::Error::NotRegistered),
+    /// [`Busy`](crate::Error::Busy) while the key is lent to a
+    /// [`dispatch`](Selector::dispatch) handler, or
     /// [`Closed`](crate::Error::Closed).
     fn get_key(&self, fd: RawFd) -> Result<&SelectorKey<F, T>>;
 
-    /// The key of `fd`, to change its data in place.
+    /// The key of `fd`, to change its data in place (see [`KeyMut`]).
     ///
     /// # Errors
     ///
     /// As [`get_key`](Selector::get_key).
-    fn get_key_mut(&mut self, fd: RawFd) -> Result<&mut SelectorKey<F, T>>;
+    fn get_key_mut(&mut self, fd: RawFd) -> Result<KeyMut<'_, F, T>>;
 
     /// The registered keys (Python's `get_map`): a live, read-only view,
     /// empty after [`close`](Selector::close).
+    #[must_use]
     fn get_map(&self) -> &SelectorMap<F, T>;
 
     /// The backend's name: `"epoll"`, `"kqueue"`, `"devpoll"`, `"poll"` or
     /// `"select"`.
+    #[must_use]
     fn backend(&self) -> &'static str;
 
     /// A [`Waker`] that makes this selector's current or next `select`
@@ -237,14 +292,237 @@ pub trait Selector<F: FileObject, T> {
     /// [`select_into`](Selector::select_into) consumed a wake-up from a
     /// [`Waker`] (it may have returned ready keys as well). However many
     /// wakes came before it, a select reports them once.
+    #[must_use]
     fn was_woken(&self) -> bool;
+
+    /// Lends `fd`'s file object and data mutably to `f`, and returns what `f`
+    /// returns: how to read a registered `BufReader`, child pipe, TLS stream
+    /// or [`Fd`](crate::Fd)-wrapped type that needs `&mut self`.
+    ///
+    /// The key is out of the selector while `f` runs; when it returns, the
+    /// selector checks that the file object still has the descriptor it was
+    /// registered with. If it does not (`f` replaced it), the registration
+    /// is withdrawn (the kernel stops watching the old descriptor, and the
+    /// key is dropped with the object and the data) and
+    /// [`FdChanged`](crate::Error::FdChanged) is returned, so the key map
+    /// and the kernel still agree. A panic in `f` puts the key back first.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_key`](Selector::get_key), or
+    /// [`FdChanged`](crate::Error::FdChanged).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use selectors_core::{Selector, EVENT_READ};
+    /// use selectors_poll::PollSelector;
+    ///
+    /// let (mut a, b) = UnixStream::pair()?;
+    /// let mut sel = PollSelector::<BufReader<UnixStream>, usize>::new()?;
+    /// let fd = sel.register(BufReader::new(b), EVENT_READ, 0)?.fd();
+    /// a.write_all(b"one\ntwo\n")?;
+    /// sel.select(None)?;
+    /// let mut line = String::new();
+    /// sel.with_fileobj_mut(fd, |reader, lines| {
+    ///     reader.read_line(&mut line)?;
+    ///     *lines += 1;
+    ///     std::io::Result::Ok(())
+    /// })??;
+    /// assert_eq!((line.as_str(), *sel.get_key(fd)?.data()), ("one\n", 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn with_fileobj_mut<R>(&mut self, fd: RawFd, f: impl FnOnce(&mut F, &mut T) -> R) -> Result<R>
+    where
+        Self: Sized,
+    {
+        let mut key = self.lend_key(fd, Private(()))?;
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            let (fileobj, data) = key.parts_mut();
+            f(fileobj, data)
+        }));
+        let returned = self.return_key(key, Private(()));
+        match outcome {
+            Ok(value) => returned.map(|()| value),
+            Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+
+    /// Selects once, then calls `handler` for each ready key with the
+    /// selector, the key and its ready events: Python's
+    /// `for key, mask in sel.select(timeout): key.data(key.fileobj, mask)`.
+    /// Returns how many keys were handled.
+    ///
+    /// The handler gets the selector *and* its own key, both mutably: the
+    /// key is lent out of the selector for the call (see [`LentKey`]), so
+    /// the handler can register, modify and unregister other file objects
+    /// while it reads or writes its own and changes its data. Its own
+    /// registration changes through the key
+    /// ([`LentKey::modify_events`], [`LentKey::unregister`]), applied when
+    /// the handler returns. A key that an earlier handler of the same round
+    /// unregistered is skipped; each key's events are masked by what it is
+    /// registered for at its turn.
+    ///
+    /// The ready list is the selector's own buffer: in steady state this
+    /// allocates nothing and makes one system call (plus one per
+    /// [`LentKey::modify_events`] that changes the events).
+    ///
+    /// # Errors
+    ///
+    /// [`select`](Selector::select)'s errors, or the first error of a
+    /// handler (the rest of the round is left to the next call: readiness
+    /// is level-triggered), or an error applying a lent key's changes
+    /// ([`FdChanged`](crate::Error::FdChanged), or the kernel's refusal of
+    /// a `modify_events`, which leaves the old events).
+    ///
+    /// # Panics
+    ///
+    /// A panic in `handler` is resumed after its key is put back.
+    ///
+    /// # Examples
+    ///
+    /// Python's callback idiom: each key's data is the function that handles
+    /// it.
+    ///
+    /// ```
+    /// use std::io::{self, Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use selectors_core::{Events, LentKey, Selector, EVENT_READ};
+    /// use selectors_poll::PollSelector;
+    ///
+    /// type Sel = PollSelector<UnixStream, Callback>;
+    /// #[derive(Clone, Copy)]
+    /// struct Callback(fn(&mut Sel, &mut LentKey<UnixStream, Callback>, Events) -> io::Result<()>);
+    ///
+    /// fn echo(_sel: &mut Sel, key: &mut LentKey<UnixStream, Callback>, _: Events) -> io::Result<()> {
+    ///     let mut buf = [0; 64];
+    ///     let n = key.fileobj_mut().read(&mut buf)?;
+    ///     if n == 0 {
+    ///         key.unregister(); // the socket is closed once the handler returns
+    ///     } else {
+    ///         key.fileobj_mut().write_all(&buf[..n])?;
+    ///     }
+    ///     Ok(())
+    /// }
+    ///
+    /// let (mut client, server) = UnixStream::pair()?;
+    /// let mut sel = Sel::new()?;
+    /// sel.register(server, EVENT_READ, Callback(echo))?;
+    /// client.write_all(b"ping")?;
+    /// sel.dispatch(None, |sel, key, mask| {
+    ///     let callback = *key.data();
+    ///     (callback.0)(sel, key, mask)
+    /// })?;
+    /// let mut back = [0; 4];
+    /// client.read_exact(&mut back)?;
+    /// assert_eq!(&back, b"ping");
+    /// # Ok::<(), io::Error>(())
+    /// ```
+    fn dispatch<E, H>(&mut self, timeout: Option<Duration>, mut handler: H) -> Result<usize, E>
+    where
+        Self: Sized,
+        E: From<Error>,
+        H: FnMut(&mut Self, &mut LentKey<F, T>, Events) -> Result<(), E>,
+    {
+        let mut ready = self.take_ready_buffer(Private(()));
+        let result = dispatch_list(self, &mut ready, timeout, &mut handler);
+        self.restore_ready_buffer(ready, Private(()));
+        result
+    }
+
+    /// Plumbing of [`dispatch`](Selector::dispatch): takes `fd`'s key out of
+    /// the selector, which then reports `fd` as
+    /// [`Busy`](crate::Error::Busy). Implementations forward it; the default
+    /// fails with `Unsupported`.
+    #[doc(hidden)]
+    fn lend_key(&mut self, fd: RawFd, _: Private) -> Result<LentKey<F, T>> {
+        let _ = fd;
+        Err(Error::Os(std::io::ErrorKind::Unsupported.into()))
+    }
+
+    /// Plumbing of [`dispatch`](Selector::dispatch): puts a lent key back,
+    /// applying its changes.
+    #[doc(hidden)]
+    fn return_key(&mut self, key: LentKey<F, T>, _: Private) -> Result<()> {
+        drop(key);
+        Ok(())
+    }
+
+    /// Plumbing of [`dispatch`](Selector::dispatch): the selector's ready
+    /// buffer, taken for one round.
+    #[doc(hidden)]
+    fn take_ready_buffer(&mut self, _: Private) -> Vec<(RawFd, Events)> {
+        Vec::new()
+    }
+
+    /// Plumbing of [`dispatch`](Selector::dispatch): gives the buffer back.
+    #[doc(hidden)]
+    fn restore_ready_buffer(&mut self, buffer: Vec<(RawFd, Events)>, _: Private) {
+        drop(buffer);
+    }
+}
+
+/// One round of [`Selector::dispatch`], with the ready list taken out of the
+/// selector.
+fn dispatch_list<F, T, E, S, H>(
+    sel: &mut S,
+    ready: &mut Vec<(RawFd, Events)>,
+    timeout: Option<Duration>,
+    handler: &mut H,
+) -> Result<usize, E>
+where
+    F: FileObject,
+    S: Selector<F, T>,
+    E: From<Error>,
+    H: FnMut(&mut S, &mut LentKey<F, T>, Events) -> Result<(), E>,
+{
+    sel.select_into(ready, timeout)?;
+    let mut handled = 0;
+    for &(fd, events) in ready.iter() {
+        let mut key = match sel.lend_key(fd, Private(())) {
+            Ok(key) => key,
+            // Unregistered by an earlier handler of this round, or the key of
+            // an enclosing dispatch's handler.
+            Err(Error::NotRegistered(_) | Error::Busy(_)) => continue,
+            Err(err) => return Err(err.into()),
+        };
+        let events = events & key.events();
+        if events.is_empty() {
+            sel.return_key(key, Private(()))?;
+            continue;
+        }
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(sel, &mut key, events)));
+        let returned = sel.return_key(key, Private(()));
+        match outcome {
+            Ok(result) => result?,
+            Err(payload) => panic::resume_unwind(payload),
+        }
+        returned?;
+        handled += 1;
+    }
+    Ok(handled)
 }
 
 macro_rules! forward_selector {
-    ($($ptr:tt)*) => {
-        impl<F: FileObject, T, S: Selector<F, T> + ?Sized> Selector<F, T> for $($ptr)*<S> {
-            fn register(&mut self, fileobj: F, events: Events, data: T) -> Result<&SelectorKey<F, T>> {
+    ($ty:ty) => {
+        impl<F: FileObject, T, S: Selector<F, T> + ?Sized> Selector<F, T> for $ty {
+            fn register(
+                &mut self,
+                fileobj: F,
+                events: Events,
+                data: T,
+            ) -> Result<&SelectorKey<F, T>> {
                 (**self).register(fileobj, events, data)
+            }
+            fn try_register(
+                &mut self,
+                fileobj: F,
+                events: Events,
+                data: T,
+            ) -> Result<&SelectorKey<F, T>, RegisterError<F, T>> {
+                (**self).try_register(fileobj, events, data)
             }
             fn unregister(&mut self, fd: RawFd) -> Result<SelectorKey<F, T>> {
                 (**self).unregister(fd)
@@ -278,7 +556,7 @@ macro_rules! forward_selector {
                 (**self).get_key(fd)
             }
             #[inline]
-            fn get_key_mut(&mut self, fd: RawFd) -> Result<&mut SelectorKey<F, T>> {
+            fn get_key_mut(&mut self, fd: RawFd) -> Result<KeyMut<'_, F, T>> {
                 (**self).get_key_mut(fd)
             }
             fn get_map(&self) -> &SelectorMap<F, T> {
@@ -294,11 +572,26 @@ macro_rules! forward_selector {
             fn was_woken(&self) -> bool {
                 (**self).was_woken()
             }
+            fn lend_key(&mut self, fd: RawFd, private: Private) -> Result<LentKey<F, T>> {
+                (**self).lend_key(fd, private)
+            }
+            fn return_key(&mut self, key: LentKey<F, T>, private: Private) -> Result<()> {
+                (**self).return_key(key, private)
+            }
+            fn take_ready_buffer(&mut self, private: Private) -> Vec<(RawFd, Events)> {
+                (**self).take_ready_buffer(private)
+            }
+            fn restore_ready_buffer(&mut self, buffer: Vec<(RawFd, Events)>, private: Private) {
+                (**self).restore_ready_buffer(buffer, private)
+            }
         }
     };
 }
 
-forward_selector!(Box);
+// `Box<dyn Selector<F, T>>` chooses a backend at run time; `&mut S` lets
+// generic code take `&mut impl Selector` and pass it on.
+forward_selector!(Box<S>);
+forward_selector!(&mut S);
 
 /// The ready keys of one [`Selector::select`] call, each once, with its ready
 /// events (already masked by the registered ones).
@@ -329,16 +622,19 @@ impl<'a, F, T> Ready<'a, F, T> {
 
     /// `true` if this select consumed a wake-up from a [`Waker`] (see
     /// [`Selector::was_woken`]).
+    #[must_use]
     pub fn was_woken(&self) -> bool {
         self.woken
     }
 
     /// How many ready keys are left to walk (counted: O(n)).
+    #[must_use]
     pub fn len(&self) -> usize {
         self.clone().count()
     }
 
     /// `true` if no ready key is left.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.clone().next().is_none()
     }

@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use selectors_core::sys::{check_open, cvt};
+use selectors_core::sys::cvt;
 use selectors_core::timeout::to_millis;
 use selectors_core::waker::{WakeSignal, WakeSlot};
 use selectors_core::{BaseSelector, Events, Poller};
@@ -121,10 +121,6 @@ impl Poller for Devpoll {
     }
 
     fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()> {
-        // The driver caches a closed descriptor without complaint and reports
-        // POLLNVAL for it at every DP_POLL; refuse it now, as epoll and
-        // kqueue do.
-        check_open(fd)?;
         if let Err(err) = self.write(&crate::add_entry(fd, events)) {
             // The driver may have cached the descriptor before the poll of it
             // failed; leave nothing behind.
@@ -137,9 +133,6 @@ impl Poller for Devpoll {
     }
 
     fn modify(&mut self, fd: RawFd, old: Events, new: Events) -> io::Result<()> {
-        // As epoll's EPOLL_CTL_MOD does, refuse a descriptor closed since
-        // (the driver would take the new mask silently).
-        check_open(fd)?;
         if let Err(err) = self.write(&crate::modify_entries(fd, new)) {
             // The removal may have been applied before the new mask failed:
             // put the old registration back, so that a failed modify changes

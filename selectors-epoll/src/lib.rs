@@ -108,6 +108,8 @@ const EMPTY_EVENT: libc::epoll_event = libc::epoll_event { events: 0, u64: 0 };
 
 impl Poller for Epoll {
     const NAME: &'static str = "epoll";
+    // EPOLL_CTL_ADD/MOD and EV_ADD fail with EBADF for a closed descriptor.
+    const REFUSES_CLOSED: bool = true;
 
     fn new() -> io::Result<Self> {
         // SAFETY: no pointer arguments; the result is checked.

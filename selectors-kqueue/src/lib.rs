@@ -354,6 +354,8 @@ impl Kqueue {
 
 impl Poller for Kqueue {
     const NAME: &'static str = "kqueue";
+    // EPOLL_CTL_ADD/MOD and EV_ADD fail with EBADF for a closed descriptor.
+    const REFUSES_CLOSED: bool = true;
 
     fn new() -> io::Result<Self> {
         Ok(Kqueue {

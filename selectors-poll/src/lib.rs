@@ -50,7 +50,7 @@ use std::time::Duration;
 
 pub use selectors_core::*;
 
-use selectors_core::sys::{check_open, cvt, poll_mask, poll_ready as ready_events};
+use selectors_core::sys::{cvt, poll_mask, poll_ready as ready_events};
 use selectors_core::timeout::to_millis;
 use selectors_core::waker::{WakeSignal, WakeSlot};
 
@@ -71,8 +71,12 @@ pub struct Poll {
 }
 
 impl Poll {
-    fn position(&self, fd: RawFd) -> usize {
-        self.index[fd as usize] as usize
+    /// `fd`'s position in `fds`, if it is there.
+    fn position(&self, fd: RawFd) -> Option<usize> {
+        match self.index.get(usize::try_from(fd).ok()?) {
+            Some(&position) if position != NONE => Some(position as usize),
+            _ => None,
+        }
     }
 
     fn insert(&mut self, fd: RawFd, events: libc::c_short) {
@@ -100,23 +104,22 @@ impl Poller for Poll {
     }
 
     fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()> {
-        // poll(2) takes any number and flags a closed one with POLLNVAL at
-        // every call; refuse it now instead, as epoll and kqueue do.
-        check_open(fd)?;
         self.insert(fd, poll_mask(events));
         Ok(())
     }
 
     fn modify(&mut self, fd: RawFd, _old: Events, new: Events) -> io::Result<()> {
-        // As epoll's EPOLL_CTL_MOD does, refuse a descriptor closed since.
-        check_open(fd)?;
-        let position = self.position(fd);
+        // `BaseSelector` modifies only what it registered; an unknown `fd`
+        // would be its bug, refused rather than trusted.
+        let position = self.position(fd).ok_or(io::ErrorKind::NotFound)?;
         self.fds[position].events = poll_mask(new);
         Ok(())
     }
 
     fn unregister(&mut self, fd: RawFd, _events: Events) {
-        let position = self.position(fd);
+        let Some(position) = self.position(fd) else {
+            return;
+        };
         self.index[fd as usize] = NONE;
         self.fds.swap_remove(position);
         if let Some(moved) = self.fds.get(position) {
@@ -221,7 +224,7 @@ mod tests {
         }
         assert_eq!(poll.fds.len(), 3);
         for (position, pollfd) in poll.fds.iter().enumerate() {
-            assert_eq!(poll.position(pollfd.fd), position);
+            assert_eq!(poll.position(pollfd.fd), Some(position));
         }
         let mut left: Vec<RawFd> = poll.fds.iter().map(|p| p.fd).collect();
         left.sort_unstable();

@@ -51,7 +51,7 @@ use std::time::Duration;
 
 pub use selectors_core::*;
 
-use selectors_core::sys::{check_open, cvt};
+use selectors_core::sys::cvt;
 use selectors_core::timeout::to_timeval;
 use selectors_core::waker::{WakeSignal, WakeSlot};
 
@@ -181,20 +181,21 @@ impl Poller for Select {
     }
 
     fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()> {
-        // select(2) fails as a whole with EBADF on a closed descriptor; refuse
-        // it here instead, where the caller can tell which one it was.
-        check_open(fd)?;
         self.insert(fd, events);
         Ok(())
     }
 
     fn modify(&mut self, fd: RawFd, _old: Events, new: Events) -> io::Result<()> {
-        check_open(fd)?;
         self.set(fd, new);
         Ok(())
     }
 
     fn unregister(&mut self, fd: RawFd, _events: Events) {
+        // Only a registered `fd` has bits to clear (and clearing must not
+        // grow the sets).
+        if usize::try_from(fd).map_or(true, |fd| fd / BITS >= self.read.len()) {
+            return;
+        }
         self.set(fd, Events::EMPTY);
         if fd == self.max_fd {
             self.max_fd = self.highest();

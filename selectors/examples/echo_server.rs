@@ -204,7 +204,7 @@ impl EchoServer {
         // Handlers only ever close their own connection, so every descriptor
         // of the ready list is still registered; a missing one is skipped
         // all the same, as the `select_into` docs advise.
-        let Ok(key) = self.selector.get_key_mut(fd) else {
+        let Ok(mut key) = self.selector.get_key_mut(fd) else {
             return Ok(());
         };
         match key.parts_mut() {

@@ -27,6 +27,28 @@
 //! `selectors-kqueue` crate) adds `KqueueSelector` over libkqueue's
 //! emulation; `DefaultSelector` stays `EpollSelector`.
 //!
+//! # The file object and data types
+//!
+//! A selector is `Selector<F, T>`: it holds file objects of type `F` (what
+//! `register` takes: a [`RawFd`](std::os::fd::RawFd), an owned socket, a
+//! `Box<dyn FileObject>`, any `AsFd` type wrapped in [`Fd`]…) with data of
+//! type `T`. They are usually inferred from the first `register`; when
+//! nothing says what they are (a selector that is only woken, or registered
+//! in another function), name them, once, in a type alias:
+//!
+//! ```
+//! use std::net::TcpStream;
+//! use selectors::{DefaultSelector, Selector};
+//!
+//! type Sel = DefaultSelector<TcpStream, u64>; // connections, with a byte count
+//! let sel = Sel::new()?;
+//! assert!(sel.get_map().is_empty());
+//! // Or, with the defaults (bare descriptors, no data): `DefaultSelector` as a type.
+//! let bare: DefaultSelector = DefaultSelector::new()?;
+//! # drop(bare);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! # Examples
 //!
 //! ```
@@ -60,16 +82,18 @@
 //!
 //! Python's idiom keeps a callback in each key's data and calls it for each
 //! ready key; a callback may register, modify or unregister other file
-//! objects (an accept handler registers the new connection). In Rust the data
-//! is a handler value (an enum, or a boxed closure), and the ready list is
-//! collected by [`select_into`](Selector::select_into) into a `Vec` the caller
-//! owns, so the selector is free to change while the list is walked:
+//! objects (an accept handler registers the new connection).
+//! [`dispatch`](Selector::dispatch) does exactly that: it selects, then calls
+//! a handler for each ready key, lending it the selector *and* its own key
+//! ([`LentKey`]: the file object and the data, mutably), so the handler can
+//! read its socket, change its data, register new connections and end its
+//! own registration, with no `Rc` or `RefCell`:
 //!
 //! ```
-//! use std::io::{Read, Write};
+//! use std::io::{self, Read, Write};
 //! use std::net::{TcpListener, TcpStream};
 //! use std::os::fd::{AsRawFd, RawFd};
-//! use selectors::{DefaultSelector, Events, FileObject, Selector, EVENT_READ};
+//! use selectors::{DefaultSelector, FileObject, Selector, EVENT_READ};
 //!
 //! enum Handler { Accept(TcpListener), Echo(TcpStream) }
 //!
@@ -85,13 +109,9 @@
 //! sel.register(Handler::Accept(listener), EVENT_READ, 0)?;
 //!
 //! client.write_all(b"hi")?;
-//! let mut ready: Vec<(RawFd, Events)> = Vec::new();
 //! let mut echoed = 0;
 //! while echoed < 2 {
-//!     sel.select_into(&mut ready, None)?;
-//!     for &(fd, _events) in &ready {
-//!         // A handler earlier in this list may have unregistered `fd`.
-//!         let Ok(key) = sel.get_key_mut(fd) else { continue };
+//!     sel.dispatch(None, |sel, key, _events| {
 //!         let (handler, bytes) = key.parts_mut();
 //!         match handler {
 //!             Handler::Accept(listener) => {
@@ -99,24 +119,30 @@
 //!                 sel.register(Handler::Echo(conn), EVENT_READ, 0)?;
 //!             }
 //!             Handler::Echo(conn) => {
-//!                 let mut conn: &TcpStream = conn;
 //!                 let mut buf = [0; 512];
 //!                 let n = conn.read(&mut buf)?;
 //!                 conn.write_all(&buf[..n])?;
 //!                 *bytes += n as u64;
 //!                 echoed += n;
 //!                 if n == 0 {
-//!                     sel.unregister(fd)?; // dropping the key closes the socket
+//!                     key.unregister(); // the socket closes when the handler returns
 //!                 }
 //!             }
 //!         }
-//!     }
+//!         io::Result::Ok(())
+//!     })?;
 //! }
 //! let mut back = [0; 2];
 //! client.read_exact(&mut back)?;
 //! assert_eq!(&back, b"hi");
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! `examples/callbacks.rs` ports the echo server of Python's documentation
+//! line for line, with a function in each key's data. For a loop of one's
+//! own, [`select_into`](Selector::select_into) collects the ready list into
+//! a `Vec` the caller owns, so the selector is free to change while the list
+//! is walked.
 //!
 //! `examples/echo_server.rs` is the complete version: per-connection output
 //! buffers, WRITE interest while they drain, and clean handling of clients

@@ -1220,7 +1220,7 @@ fn step_once<S: Selector<Obj, u8> + ?Sized>(
         }
         Op::SetData { at, data } => {
             let fd = fd_at(model, at);
-            let actual = sel.get_key_mut(fd).map(|key| *key.data_mut() = data);
+            let actual = sel.get_key_mut(fd).map(|mut key| *key.data_mut() = data);
             same("get_key_mut", outcome(actual), model.set_data(fd, data))?;
         }
         Op::Unregister { at } => {

@@ -84,6 +84,14 @@ fn hot_path_allocations<S: Selector<RawFd, u32>>(mut sel: S) -> u64 {
         (&pairs[0].0).read_exact(&mut [0; 1]).unwrap();
         // Every writer ready, through a caller-owned list.
         assert_eq!(sel.select_into(ready, Some(Duration::ZERO)).unwrap(), 64);
+        // And through `dispatch`, lending each key to a handler.
+        let handled = sel
+            .dispatch(Some(Duration::ZERO), |_, key, events| {
+                *key.data_mut() += u32::from(events.is_writable());
+                Ok::<(), selectors::Error>(())
+            })
+            .unwrap();
+        assert_eq!(handled, 64);
         // A timed wait that a wake-up ends.
         waker.wake().unwrap();
         sel.select(Some(Duration::from_millis(1)))
