@@ -39,7 +39,7 @@ use crate::{Error, Events, FileObject, Result, Selector, EVENT_READ, EVENT_WRITE
 #[macro_export]
 macro_rules! conformance_suite {
     ($name:ident, $new:ident $(, $extra:ident)* $(,)?) => {
-        $crate::conformance_suite!(@emit $name, $new;
+        $crate::instantiate_tests!($name, [$crate::conformance], super::$new;
             test_register,
             test_register_bad_fd,
             test_register_file,
@@ -78,16 +78,37 @@ macro_rules! conformance_suite {
             $(, $extra)*
         );
     };
-    (@emit $name:ident, $new:ident; $($test:ident),*) => {
+}
+
+/// Instantiates generic tests for one backend as `mod $name`: one `#[test]`
+/// per listed name, calling the function of that name in the module
+/// `$($tests)+` (a path, in brackets) with `|| $new()`. `$new` is a path
+/// seen from inside the new module.
+///
+/// The one place that turns a generic test into `#[test]` functions: used
+/// by [`conformance_suite!`](crate::conformance_suite), and by the facade's
+/// reliability tests for their own generic tests (`per_backend!`).
+///
+/// ```text
+/// selectors_core::instantiate_tests!(epoll, [super], crate::util::new_epoll; bad_arguments);
+/// ```
+#[macro_export]
+macro_rules! instantiate_tests {
+    ($name:ident, [$($tests:tt)+], $new:path; $($test:ident),* $(,)?) => {
         mod $name {
-            $(
-                #[test]
-                fn $test() {
-                    $crate::conformance::$test(|| super::$new());
-                }
-            )*
+            $crate::instantiate_tests!(@each [$($tests)+], $new; $($test),*);
         }
     };
+    // One test at a time: the path `$tests` repeats inside each test, which
+    // a single repetition over the names cannot express.
+    (@each [$($tests:tt)+], $new:path; $test:ident $(, $rest:ident)*) => {
+        #[test]
+        fn $test() {
+            $($tests)+::$test(|| $new());
+        }
+        $crate::instantiate_tests!(@each [$($tests)+], $new; $($rest),*);
+    };
+    (@each [$($tests:tt)+], $new:path;) => {};
 }
 
 // ---------------------------------------------------------------- helpers
@@ -105,11 +126,14 @@ pub fn is_open(fd: RawFd) -> bool {
     crate::sys::check_open(fd).is_ok()
 }
 
-/// The `(fd, events)` of a `select`, sorted by fd.
+/// The `(fd, events)` entries of a `select`, sorted by fd.
+pub type ReadyList = Vec<(RawFd, Events)>;
+
+/// The ready list of a `select`.
 pub fn ready_fds<F: FileObject, T, S: Selector<F, T> + ?Sized>(
     sel: &mut S,
     timeout: Option<Duration>,
-) -> Vec<(RawFd, Events)> {
+) -> ReadyList {
     let mut ready: Vec<_> = sel
         .select(timeout)
         .expect("select")
@@ -133,6 +157,26 @@ const RACE_ATTEMPTS: usize = 20;
 
 /// Serialises the tests that use most of the process's descriptors.
 static FD_HEAVY: Mutex<()> = Mutex::new(());
+
+/// `n` socket pairs, the first end of each registered for READ | WRITE
+/// with a byte waiting: returns the pairs (the selector holds only their
+/// numbers) and what one select must report, sorted by fd: every first
+/// end, both events.
+pub fn register_ready_pairs<S: Selector<RawFd, ()> + ?Sized>(
+    sel: &mut S,
+    n: usize,
+) -> (Vec<(UnixStream, UnixStream)>, ReadyList) {
+    let pairs: Vec<_> = (0..n).map(|_| socketpair()).collect();
+    let mut expected = Vec::new();
+    for (a, b) in &pairs {
+        (&*b).write_all(b"x").unwrap();
+        sel.register(a.as_raw_fd(), EVENT_READ | EVENT_WRITE, ())
+            .unwrap();
+        expected.push((a.as_raw_fd(), EVENT_READ | EVENT_WRITE));
+    }
+    expected.sort_unstable_by_key(|&(fd, _)| fd);
+    (pairs, expected)
+}
 
 // ------------------------------------------------------------ registration
 

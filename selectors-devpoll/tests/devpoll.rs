@@ -2,12 +2,10 @@
 //! the driver has cached, seen through `DP_ISPOLLED`.
 #![cfg(any(target_os = "illumos", target_os = "solaris"))]
 
-use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use selectors_core::conformance::ready_fds;
+use selectors_core::conformance::{ready_fds, register_ready_pairs, socketpair};
 use selectors_devpoll::{DevpollSelector, Error, Selector, EVENT_READ, EVENT_WRITE};
 
 /// The driver ORs a written mask into the cached one; modify removes first,
@@ -15,7 +13,7 @@ use selectors_devpoll::{DevpollSelector, Error, Selector, EVENT_READ, EVENT_WRIT
 #[test]
 fn modify_replaces_the_cached_mask() {
     let mut sel = DevpollSelector::new().unwrap();
-    let (a, _b) = UnixStream::pair().unwrap();
+    let (a, _b) = socketpair();
     let fd = a.as_raw_fd();
     sel.register(fd, EVENT_READ, ()).unwrap();
     assert_eq!(sel.poller().polled_events(fd).unwrap(), Some(EVENT_READ));
@@ -39,7 +37,7 @@ fn modify_replaces_the_cached_mask() {
 #[test]
 fn a_closed_descriptor_is_refused_and_not_cached() {
     let mut sel = DevpollSelector::new().unwrap();
-    let (a, _b) = UnixStream::pair().unwrap();
+    let (a, _b) = socketpair();
     let fd = a.into_raw_fd();
     // SAFETY: `fd` came from `into_raw_fd`; it is closed exactly once.
     drop(unsafe { OwnedFd::from_raw_fd(fd) });
@@ -53,14 +51,6 @@ fn a_closed_descriptor_is_refused_and_not_cached() {
 #[test]
 fn one_select_reports_every_descriptor() {
     let mut sel = DevpollSelector::new().unwrap();
-    let pairs: Vec<_> = (0..300).map(|_| UnixStream::pair().unwrap()).collect();
-    let mut expected = Vec::new();
-    for (a, b) in &pairs {
-        (&*b).write_all(b"x").unwrap();
-        sel.register(a.as_raw_fd(), EVENT_READ | EVENT_WRITE, ())
-            .unwrap();
-        expected.push((a.as_raw_fd(), EVENT_READ | EVENT_WRITE));
-    }
-    expected.sort_unstable_by_key(|&(fd, _)| fd);
+    let (_pairs, expected) = register_ready_pairs(&mut sel, 300);
     assert_eq!(ready_fds(&mut sel, Some(Duration::ZERO)), expected);
 }

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use selectors_core::conformance::{ready_fds as ready, socketpair as pair};
+use selectors_core::conformance::{ready_fds, register_ready_pairs, socketpair};
 use selectors_kqueue::{KqueueSelector, Selector, EVENT_READ, EVENT_WRITE};
 
 /// gh-110038: descriptors registered for READ | WRITE are two filters each,
@@ -21,19 +21,11 @@ use selectors_kqueue::{KqueueSelector, Selector, EVENT_READ, EVENT_WRITE};
 #[test]
 fn every_filter_of_every_descriptor_fits_one_select() {
     let mut sel = KqueueSelector::new().unwrap();
-    let pairs: Vec<_> = (0..100).map(|_| pair()).collect();
-    let mut expected = Vec::new();
-    for (a, b) in &pairs {
-        (&*b).write_all(b"x").unwrap();
-        sel.register(a.as_raw_fd(), EVENT_READ | EVENT_WRITE, ())
-            .unwrap();
-        expected.push((a.as_raw_fd(), EVENT_READ | EVENT_WRITE));
-    }
-    expected.sort_unstable_by_key(|&(fd, _)| fd);
+    let (_pairs, expected) = register_ready_pairs(&mut sel, 100);
     assert_eq!(sel.poller().filters(), 200);
-    assert_eq!(ready(&mut sel, Some(Duration::from_secs(5))), expected);
+    assert_eq!(ready_fds(&mut sel, Some(Duration::from_secs(5))), expected);
     // Level-triggered: the same again.
-    assert_eq!(ready(&mut sel, Some(Duration::ZERO)), expected);
+    assert_eq!(ready_fds(&mut sel, Some(Duration::ZERO)), expected);
 }
 
 /// bpo-29255: with nothing registered the event buffer still has room for
@@ -42,7 +34,7 @@ fn every_filter_of_every_descriptor_fits_one_select() {
 fn an_empty_selector_still_waits_for_its_timeout() {
     let mut sel = KqueueSelector::<RawFd, ()>::new().unwrap();
     let start = Instant::now();
-    assert!(ready(&mut sel, Some(Duration::from_millis(200))).is_empty());
+    assert!(ready_fds(&mut sel, Some(Duration::from_millis(200))).is_empty());
     assert!(start.elapsed() >= Duration::from_millis(200));
 }
 
@@ -51,22 +43,31 @@ fn an_empty_selector_still_waits_for_its_timeout() {
 #[test]
 fn modify_swaps_filters() {
     let mut sel = KqueueSelector::new().unwrap();
-    let (a, b) = pair();
+    let (a, b) = socketpair();
     (&b).write_all(b"x").unwrap();
     let fd = a.as_raw_fd();
     sel.register(fd, EVENT_READ, ()).unwrap();
-    assert_eq!(ready(&mut sel, Some(Duration::ZERO)), [(fd, EVENT_READ)]);
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(fd, EVENT_READ)]
+    );
     sel.modify(fd, EVENT_WRITE, ()).unwrap();
     assert_eq!(sel.poller().filters(), 1);
-    assert_eq!(ready(&mut sel, Some(Duration::ZERO)), [(fd, EVENT_WRITE)]);
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(fd, EVENT_WRITE)]
+    );
     sel.modify(fd, EVENT_READ | EVENT_WRITE, ()).unwrap();
     assert_eq!(sel.poller().filters(), 2);
     assert_eq!(
-        ready(&mut sel, Some(Duration::ZERO)),
+        ready_fds(&mut sel, Some(Duration::ZERO)),
         [(fd, EVENT_READ | EVENT_WRITE)]
     );
     (&a).read_exact(&mut [0; 1]).unwrap();
-    assert_eq!(ready(&mut sel, Some(Duration::ZERO)), [(fd, EVENT_WRITE)]);
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(fd, EVENT_WRITE)]
+    );
     sel.unregister(fd).unwrap();
     assert_eq!(sel.poller().filters(), 0);
 }
@@ -76,8 +77,8 @@ fn modify_swaps_filters() {
 #[test]
 fn eof_is_both_directions_masked() {
     let mut sel = KqueueSelector::new().unwrap();
-    let (r, r_peer) = pair();
-    let (rw, rw_peer) = pair();
+    let (r, r_peer) = socketpair();
+    let (rw, rw_peer) = socketpair();
     r_peer.shutdown(std::net::Shutdown::Write).unwrap();
     rw_peer.shutdown(std::net::Shutdown::Write).unwrap();
     sel.register(r.as_raw_fd(), EVENT_READ, ()).unwrap();
@@ -88,5 +89,5 @@ fn eof_is_both_directions_masked() {
         (rw.as_raw_fd(), EVENT_READ | EVENT_WRITE),
     ];
     expected.sort_unstable_by_key(|&(fd, _)| fd);
-    assert_eq!(ready(&mut sel, Some(Duration::from_secs(5))), expected);
+    assert_eq!(ready_fds(&mut sel, Some(Duration::from_secs(5))), expected);
 }

@@ -1,5 +1,5 @@
 //! Scale: every backend holds as many registrations as the open-file limit
-//! allows (here 20,000: ~9,950 socket pairs, far above `FD_SETSIZE`, so
+//! allows (socket pairs for nearly all of it, far above `FD_SETSIZE`, so
 //! select(2) too), reports exactly one entry per ready descriptor, changes
 //! them all, and leaves no trace when they are all unregistered or the
 //! selector is closed: the map is empty, the kernel's interest set is empty,
@@ -120,10 +120,7 @@ fn register_all_and_clean_up<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S
     util::libkqueue_anchor();
     let before = util::open_fds();
     let mut sel = new().unwrap();
-    let own: Vec<RawFd> = util::open_fds()
-        .into_iter()
-        .filter(|fd| !before.contains(fd))
-        .collect();
+    let own = util::opened_since(&before);
     let backend = sel.backend();
     let libkqueue = util::LIBKQUEUE && backend == "kqueue";
     // libkqueue's epoll instance also watches descriptors of its own (the

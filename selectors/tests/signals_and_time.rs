@@ -22,16 +22,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use selectors::{Result, Selector, EVENT_READ};
-use selectors_core::conformance::signals;
+use selectors_core::conformance::{ready_fds, signals};
 
 /// Selects per storm (`SELECTORS_SOAK` multiplies it).
 const STORM_SELECTS: usize = 2000;
 
 fn soak_factor() -> usize {
-    std::env::var("SELECTORS_SOAK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
+    util::env_number("SELECTORS_SOAK").unwrap_or(1)
 }
 
 /// Stops the signal thread however the test ends, so that `thread::scope`
@@ -96,13 +93,8 @@ fn signal_storm<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
                 }
                 1 => {
                     write_requested.store(true, Ordering::SeqCst);
-                    let ready: Vec<_> = sel
-                        .select(Some(Duration::from_secs(5)))
-                        .expect("no error")
-                        .map(|(key, ev)| (key.fd(), ev))
-                        .collect();
                     assert_eq!(
-                        ready,
+                        ready_fds(&mut sel, Some(Duration::from_secs(5))),
                         [(rfd, EVENT_READ)],
                         "select {i}: a readiness was lost"
                     );
@@ -118,12 +110,11 @@ fn signal_storm<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
                     } else {
                         Duration::from_secs(5)
                     };
-                    let ready: Vec<_> = sel
-                        .select(Some(timeout))
-                        .expect("no error")
-                        .map(|(key, ev)| (key.fd(), ev))
-                        .collect();
-                    assert_eq!(ready, [(rfd, EVENT_READ)], "select {i}");
+                    assert_eq!(
+                        ready_fds(&mut sel, Some(timeout)),
+                        [(rfd, EVENT_READ)],
+                        "select {i}"
+                    );
                     (&rd).read_exact(&mut byte).unwrap();
                 }
             }

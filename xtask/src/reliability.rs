@@ -1,7 +1,7 @@
 //! `cargo xtask soak` and `cargo xtask sanitize`, and the reliability stages
 //! of `cargo xtask ci`.
 //!
-//! - `soak`: the property tests (`selectors/tests/differential.rs`) with 100
+//! - `soak`: the property tests (`selectors/tests/differential/`) with 100
 //!   times their CI case count, in release mode, and the signal storm of
 //!   `selectors/tests/signals_and_time.rs` ten times longer.
 //! - `sanitize`: the whole workspace's tests under AddressSanitizer, with the

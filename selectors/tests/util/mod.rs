@@ -1,7 +1,12 @@
 //! Helpers shared by the reliability tests (`differential`, `bad_input`,
 //! `signals_and_time`, `scale`): one constructor per backend, the
 //! [`per_backend!`] macro that instantiates a generic test for each of them,
-//! and descriptor helpers.
+//! the error kinds the tests compare, and descriptor helpers.
+//!
+//! Helpers that the backend crates' tests need too live in
+//! `selectors_core::conformance` (`socketpair` and `is_open`, re-exported
+//! here; `ready_fds`; the macro behind `per_backend!`); this module holds
+//! what only these tests use.
 //!
 //! Each test binary includes this module with `#[macro_use] mod util;` and
 //! uses a different subset of it.
@@ -15,13 +20,17 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 
-use selectors::sys::cvt;
+/// The one import of the FFI result check, for the helpers here and the
+/// tests' own system calls.
+pub use selectors::sys::cvt;
 use selectors::{
-    DefaultSelector, EpollSelector, FileObject, PollSelector, Result, SelectSelector, Selector,
+    DefaultSelector, EpollSelector, Error, FileObject, PollSelector, Result, SelectSelector,
+    Selector,
 };
+pub use selectors_core::conformance::{is_open, socketpair};
 
 pub fn new_epoll<F: FileObject, T>() -> Result<EpollSelector<F, T>> {
     EpollSelector::new()
@@ -102,23 +111,15 @@ pub fn new_boxed<F: FileObject + 'static, T: 'static>() -> Result<Box<dyn Select
 /// kqueue is there under `--cfg selectors_libkqueue` (see the module docs).
 macro_rules! per_backend {
     ($($test:ident),+ $(,)?) => {
-        per_backend!(@backend epoll, new_epoll; $($test),+);
-        per_backend!(@backend poll, new_poll; $($test),+);
-        per_backend!(@backend select, new_select; $($test),+);
+        selectors_core::instantiate_tests!(epoll, [super], $crate::util::new_epoll; $($test),+);
+        selectors_core::instantiate_tests!(poll, [super], $crate::util::new_poll; $($test),+);
+        selectors_core::instantiate_tests!(select, [super], $crate::util::new_select; $($test),+);
         #[cfg(all(target_os = "linux", selectors_libkqueue))]
-        per_backend!(@backend kqueue, new_kqueue; $($test),+);
-        per_backend!(@backend default_selector, new_default; $($test),+);
-        per_backend!(@backend boxed_dyn, new_boxed; $($test),+);
-    };
-    (@backend $name:ident, $new:ident; $($test:ident),+) => {
-        mod $name {
-            $(
-                #[test]
-                fn $test() {
-                    super::$test(|| $crate::util::$new());
-                }
-            )+
-        }
+        selectors_core::instantiate_tests!(kqueue, [super], $crate::util::new_kqueue; $($test),+);
+        selectors_core::instantiate_tests!(
+            default_selector, [super], $crate::util::new_default; $($test),+
+        );
+        selectors_core::instantiate_tests!(boxed_dyn, [super], $crate::util::new_boxed; $($test),+);
     };
 }
 
@@ -126,14 +127,6 @@ macro_rules! per_backend {
 /// still run, and report its own result).
 pub fn lock(lock: &'static Mutex<()>) -> MutexGuard<'static, ()> {
     lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A connected, non-blocking Unix stream socket pair.
-pub fn socketpair() -> (UnixStream, UnixStream) {
-    let (a, b) = UnixStream::pair().expect("socketpair");
-    a.set_nonblocking(true).expect("nonblocking");
-    b.set_nonblocking(true).expect("nonblocking");
-    (a, b)
 }
 
 /// A non-blocking, close-on-exec pipe: `(read end, write end)`.
@@ -147,11 +140,6 @@ pub fn pipe() -> io::Result<(File, File)> {
     Ok((File::from(r), File::from(w)))
 }
 
-/// `true` if `fd` is an open descriptor of this process.
-pub fn is_open(fd: RawFd) -> bool {
-    selectors::sys::check_open(fd).is_ok()
-}
-
 /// The descriptors open in this process, sorted (from `/proc/self/fd`).
 pub fn open_fds() -> Vec<RawFd> {
     let listed: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
@@ -162,6 +150,15 @@ pub fn open_fds() -> Vec<RawFd> {
     let mut fds: Vec<RawFd> = listed.into_iter().filter(|&fd| is_open(fd)).collect();
     fds.sort_unstable();
     fds
+}
+
+/// The descriptors open now that were not in `before` (a listing of
+/// [`open_fds`]): the ones a call made in between opened.
+pub fn opened_since(before: &[RawFd]) -> Vec<RawFd> {
+    open_fds()
+        .into_iter()
+        .filter(|fd| !before.contains(fd))
+        .collect()
 }
 
 /// The soft open-file limit, raised to the hard one first.
@@ -224,4 +221,45 @@ impl Drop for Watchdog {
             let _ = thread.join();
         }
     }
+}
+
+/// A failed call, by kind (an OS error by its errno): what the tests
+/// compare, across backends and with the model of `differential`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fail {
+    InvalidEvents,
+    InvalidFd,
+    AlreadyRegistered,
+    NotRegistered,
+    FdOutOfRange,
+    Closed,
+    Os(i32),
+}
+
+/// The kind of `err`.
+///
+/// # Panics
+///
+/// On an error kind the tests do not know yet: add it to [`Fail`].
+pub fn fail(err: &Error) -> Fail {
+    match err {
+        Error::InvalidEvents => Fail::InvalidEvents,
+        Error::InvalidFd(_) => Fail::InvalidFd,
+        Error::AlreadyRegistered(_) => Fail::AlreadyRegistered,
+        Error::NotRegistered(_) => Fail::NotRegistered,
+        Error::FdOutOfRange { .. } => Fail::FdOutOfRange,
+        Error::Closed => Fail::Closed,
+        Error::Os(err) => Fail::Os(err.raw_os_error().unwrap_or(-1)),
+        other => panic!("unexpected error {other:?}: add its kind to util::Fail"),
+    }
+}
+
+/// `result`, its error reduced to its kind.
+pub fn outcome<T>(result: Result<T>) -> std::result::Result<T, Fail> {
+    result.map_err(|e| fail(&e))
+}
+
+/// The number in the environment variable `name`, if it is set and parses.
+pub fn env_number<T: FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok()?.parse().ok()
 }
