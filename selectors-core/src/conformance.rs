@@ -34,12 +34,13 @@ use std::time::{Duration, Instant};
 use crate::{Error, Events, FileObject, Result, Selector, EVENT_READ, EVENT_WRITE};
 
 /// Instantiates the conformance suite as `mod $name`, with `$new` a generic
-/// constructor `fn<F: FileObject, T>() -> Result<impl Selector<F, T>>`;
-/// trailing names add optional tests of [`conformance`](crate::conformance).
+/// constructor `fn<F: FileObject, T>() -> Result<impl Selector<F, T>>` and
+/// `$quirks` the backend's documented differences (a [`Quirks`]); trailing
+/// names add optional tests of [`conformance`](crate::conformance).
 #[macro_export]
 macro_rules! conformance_suite {
-    ($name:ident, $new:ident $(, $extra:ident)* $(,)?) => {
-        $crate::instantiate_tests!($name, [$crate::conformance], super::$new;
+    ($name:ident, $new:ident, $quirks:expr $(, $extra:ident)* $(,)?) => {
+        $crate::instantiate_tests!($name, [$crate::conformance], super::$new, $quirks;
             test_register,
             test_register_bad_fd,
             test_register_file,
@@ -82,20 +83,27 @@ macro_rules! conformance_suite {
 
 /// Instantiates generic tests for one backend as `mod $name`: one `#[test]`
 /// per listed name, calling the function of that name in the module
-/// `$($tests)+` (a path, in brackets) with `|| $new()`. `$new` is a path
-/// seen from inside the new module.
+/// `$($tests)+` (a path, in brackets) with `|| $new()` and the backend's
+/// [`Quirks`] `$quirks`. `$new` and `$quirks` are seen from inside the new
+/// module.
 ///
 /// The one place that turns a generic test into `#[test]` functions: used
 /// by [`conformance_suite!`](crate::conformance_suite), and by the facade's
 /// reliability tests for their own generic tests (`per_backend!`).
 ///
 /// ```text
-/// selectors_core::instantiate_tests!(epoll, [super], crate::util::new_epoll; bad_arguments);
+/// selectors_core::instantiate_tests!(
+///     epoll, [super], crate::util::new_epoll, selectors_core::conformance::Quirks::EPOLL;
+///     bad_arguments
+/// );
 /// ```
 #[macro_export]
 macro_rules! instantiate_tests {
-    ($name:ident, [$($tests:tt)+], $new:path; $($test:ident),* $(,)?) => {
+    ($name:ident, [$($tests:tt)+], $new:path, $quirks:expr; $($test:ident),* $(,)?) => {
         mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            const QUIRKS: $crate::conformance::Quirks = $quirks;
             $crate::instantiate_tests!(@each [$($tests)+], $new; $($test),*);
         }
     };
@@ -104,11 +112,136 @@ macro_rules! instantiate_tests {
     (@each [$($tests:tt)+], $new:path; $test:ident $(, $rest:ident)*) => {
         #[test]
         fn $test() {
-            $($tests)+::$test(|| $new());
+            $($tests)+::$test(|| $new(), QUIRKS);
         }
         $crate::instantiate_tests!(@each [$($tests)+], $new; $($rest),*);
     };
     (@each [$($tests:tt)+], $new:path;) => {};
+}
+
+/// The kernel interface of a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Epoll,
+    Kqueue,
+    Devpoll,
+    Poll,
+    Select,
+}
+
+impl Kind {
+    /// The name [`Selector::backend`] returns.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Epoll => "epoll",
+            Kind::Kqueue => "kqueue",
+            Kind::Devpoll => "devpoll",
+            Kind::Poll => "poll",
+            Kind::Select => "select",
+        }
+    }
+}
+
+/// A backend's documented differences from the others, as data: a suite is
+/// instantiated with one, so no test switches on backend names. Every
+/// conformance test checks first that the selector is of `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quirks {
+    /// The kernel interface (its rules for descriptors closed while
+    /// registered, which the reliability tests model).
+    pub kind: Kind,
+    /// A regular file is refused with this error (epoll: `EPERM`); without
+    /// one, it is accepted and always ready in both directions.
+    pub regular_file_errno: Option<i32>,
+    /// The first descriptor it cannot watch, if capped (`select(2)` at
+    /// `FD_SETSIZE`, except on Linux, Android and FreeBSD).
+    pub fd_limit: Option<RawFd>,
+    /// libkqueue's emulation of kqueue on Linux (`--cfg selectors_libkqueue`),
+    /// with its deviations: at most [`LIBKQUEUE_MAX_KEVENT`] ready entries
+    /// per select, filters kept after `close`, descriptors of its own.
+    pub libkqueue: bool,
+}
+
+/// libkqueue's `MAX_KEVENT`: the most entries one `kevent()` call reports.
+pub const LIBKQUEUE_MAX_KEVENT: usize = 512;
+
+impl Quirks {
+    const PORTABLE: Quirks = Quirks {
+        kind: Kind::Poll,
+        regular_file_errno: None,
+        fd_limit: None,
+        libkqueue: false,
+    };
+
+    /// epoll(7): refuses regular files.
+    pub const EPOLL: Quirks = Quirks {
+        kind: Kind::Epoll,
+        regular_file_errno: Some(libc::EPERM),
+        ..Quirks::PORTABLE
+    };
+
+    /// kqueue(2), or libkqueue's emulation of it where that is what builds.
+    pub const KQUEUE: Quirks = Quirks {
+        kind: Kind::Kqueue,
+        libkqueue: cfg!(all(target_os = "linux", selectors_libkqueue)),
+        ..Quirks::PORTABLE
+    };
+
+    /// /dev/poll.
+    pub const DEVPOLL: Quirks = Quirks {
+        kind: Kind::Devpoll,
+        ..Quirks::PORTABLE
+    };
+
+    /// poll(2).
+    pub const POLL: Quirks = Quirks::PORTABLE;
+
+    /// select(2): capped at `FD_SETSIZE` where the platform's `fd_set` is.
+    pub const SELECT: Quirks = Quirks {
+        kind: Kind::Select,
+        fd_limit: if cfg!(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "freebsd"
+        )) {
+            None
+        } else {
+            Some(libc::FD_SETSIZE as RawFd)
+        },
+        ..Quirks::PORTABLE
+    };
+
+    /// The quirks of the backend named `backend` (what [`Selector::backend`]
+    /// and `BaseSelector::BACKEND` say): for a selector whose backend the
+    /// platform chooses, such as the facade's `DefaultSelector`.
+    ///
+    /// # Panics
+    ///
+    /// For a name that is no backend's.
+    pub const fn of(backend: &str) -> Quirks {
+        match backend.as_bytes() {
+            b"epoll" => Quirks::EPOLL,
+            b"kqueue" => Quirks::KQUEUE,
+            b"devpoll" => Quirks::DEVPOLL,
+            b"poll" => Quirks::POLL,
+            b"select" => Quirks::SELECT,
+            _ => panic!("no such backend"),
+        }
+    }
+
+    /// The most ready entries one select reports, if capped.
+    pub const fn max_ready_per_select(&self) -> Option<usize> {
+        if self.libkqueue {
+            Some(LIBKQUEUE_MAX_KEVENT)
+        } else {
+            None
+        }
+    }
+
+    /// Panics unless `sel` is of this backend: the quirks describe it.
+    pub fn check<F: FileObject, T, S: Selector<F, T> + ?Sized>(&self, sel: &S) {
+        assert_eq!(sel.backend(), self.kind.name(), "quirks of another backend");
+    }
 }
 
 // ---------------------------------------------------------------- helpers
@@ -124,6 +257,17 @@ pub fn socketpair() -> (UnixStream, UnixStream) {
 /// `true` if `fd` is an open descriptor.
 pub fn is_open(fd: RawFd) -> bool {
     crate::sys::check_open(fd).is_ok()
+}
+
+/// Opens a selector with `new` and checks it is the backend `quirks`
+/// describes.
+pub fn open<F: FileObject, T, S: Selector<F, T>>(
+    new: &impl Fn() -> Result<S>,
+    quirks: Quirks,
+) -> S {
+    let sel = new().expect("open a selector");
+    quirks.check(&sel);
+    sel
 }
 
 /// The `(fd, events)` entries of a `select`, sorted by fd.
@@ -182,8 +326,11 @@ pub fn register_ready_pairs<S: Selector<RawFd, ()> + ?Sized>(
 
 /// Key fields; bad mask; negative fd; double registration through the same
 /// and through another object.
-pub fn test_register<S: Selector<Box<dyn FileObject>, &'static str>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_register<S: Selector<Box<dyn FileObject>, &'static str>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    let mut sel = open(&new, quirks);
     let (a, b) = socketpair();
     let fd = a.as_raw_fd();
     let key = sel.register(Box::new(fd), EVENT_READ, "data").unwrap();
@@ -248,8 +395,8 @@ pub fn test_register<S: Selector<Box<dyn FileObject>, &'static str>>(new: impl F
 
 /// A closed descriptor is refused (`EBADF`) by every backend, and not left in
 /// the map (CPython's kqueue test_register_bad_fd, made uniform).
-pub fn test_register_bad_fd<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_register_bad_fd<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     // A test running in parallel may reuse the closed number before we
     // register it; then that registration is legitimate: undo it, try again.
     for _attempt in 0..RACE_ATTEMPTS {
@@ -273,21 +420,25 @@ pub fn test_register_bad_fd<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>)
     panic!("the closed number was reused every time");
 }
 
-/// A regular file: epoll refuses it (`EPERM`) and keeps nothing; poll and
-/// select accept it and report it ready both ways (files are always ready).
-pub fn test_register_file<S: Selector<std::fs::File, ()>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+/// A regular file: epoll refuses it (`EPERM`, its quirk) and keeps nothing;
+/// the others accept it and report it ready both ways (files are always
+/// ready).
+pub fn test_register_file<S: Selector<std::fs::File, ()>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    let mut sel = open(&new, quirks);
     let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
     let fd = file.as_raw_fd();
-    match sel.backend() {
-        "epoll" => {
+    match quirks.regular_file_errno {
+        Some(errno) => {
             let err = sel.register(file, EVENT_READ, ()).unwrap_err();
-            assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err:?}");
+            assert_eq!(err.raw_os_error(), Some(errno), "{err:?}");
             assert!(sel.get_map().is_empty());
             // Nothing was left in the kernel either: select sees nothing.
             assert!(ready_fds(&mut sel, Some(Duration::ZERO)).is_empty());
         }
-        _ => {
+        None => {
             sel.register(file, EVENT_READ | EVENT_WRITE, ()).unwrap();
             let ready = ready_fds(&mut sel, Some(Duration::ZERO));
             // kqueue too: EVFILT_READ on a regular file is ready while the
@@ -302,8 +453,8 @@ pub fn test_register_file<S: Selector<std::fs::File, ()>>(new: impl Fn() -> Resu
 // ----------------------------------------------------------- unregistering
 
 /// Unregister returns the key; unknown fds and a second unregister fail.
-pub fn test_unregister<S: Selector<UnixStream, u32>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_unregister<S: Selector<UnixStream, u32>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     let (a, b) = socketpair();
     let fd = a.as_raw_fd();
     sel.register(a, EVENT_READ, 7).unwrap();
@@ -335,8 +486,11 @@ pub fn test_unregister<S: Selector<UnixStream, u32>>(new: impl Fn() -> Result<S>
 }
 
 /// Raw fds registered, both ends closed by their owner: unregister succeeds.
-pub fn test_unregister_after_fd_close<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_unregister_after_fd_close<S: Selector<RawFd, ()>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    let mut sel = open(&new, quirks);
     let (a, b) = socketpair();
     let (rfd, wfd) = (a.as_raw_fd(), b.as_raw_fd());
     sel.register(rfd, EVENT_READ, ()).unwrap();
@@ -351,8 +505,9 @@ pub fn test_unregister_after_fd_close<S: Selector<RawFd, ()>>(new: impl Fn() -> 
 /// of the old registrations succeeds, and the new files are not watched.
 pub fn test_unregister_after_fd_close_and_reuse<S: Selector<RawFd, ()>>(
     new: impl Fn() -> Result<S>,
+    quirks: Quirks,
 ) {
-    let mut sel = new().unwrap();
+    let mut sel = open(&new, quirks);
     let (a, b) = socketpair();
     let (rfd, wfd) = (a.as_raw_fd(), b.as_raw_fd());
     sel.register(rfd, EVENT_READ, ()).unwrap();
@@ -378,8 +533,9 @@ pub fn test_unregister_after_fd_close_and_reuse<S: Selector<RawFd, ()>>(
 /// hands the object back, and dropping it closes the descriptor.
 pub fn test_unregister_after_socket_close<S: Selector<Rc<UnixStream>, ()>>(
     new: impl Fn() -> Result<S>,
+    quirks: Quirks,
 ) {
-    let mut sel = new().unwrap();
+    let mut sel = open(&new, quirks);
     let (a, b) = socketpair();
     let a = Rc::new(a);
     let fd = a.as_raw_fd();
@@ -407,8 +563,8 @@ pub fn test_unregister_after_socket_close<S: Selector<Rc<UnixStream>, ()>>(
 /// Change the events (key and get_key agree); change only the data (no
 /// system call: it works even on a descriptor closed since, which any system
 /// call would refuse); unknown fds fail.
-pub fn test_modify<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_modify<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     let (a, b) = socketpair();
     let fd = a.as_raw_fd();
     sel.register(fd, EVENT_READ, 1).unwrap();
@@ -460,8 +616,11 @@ pub fn test_modify<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>) {
 /// The kernel refuses a modify (the descriptor was closed behind the
 /// selector's back): CPython drops the key; here the old registration stays
 /// fully intact, and unregister still succeeds.
-pub fn test_modify_unregister<S: Selector<RawFd, &'static str>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_modify_unregister<S: Selector<RawFd, &'static str>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    let mut sel = open(&new, quirks);
     // As in `test_register_bad_fd`, a parallel test may reuse the closed
     // number before `modify`; then try again with a fresh one.
     for _attempt in 0..RACE_ATTEMPTS {
@@ -491,8 +650,11 @@ pub fn test_modify_unregister<S: Selector<RawFd, &'static str>>(new: impl Fn() -
 
 /// Modify to an empty mask is refused before anything else, and changes
 /// nothing.
-pub fn test_modify_invalid_events<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_modify_invalid_events<S: Selector<RawFd, u8>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    let mut sel = open(&new, quirks);
     let (a, _b) = socketpair();
     let fd = a.as_raw_fd();
     sel.register(fd, EVENT_WRITE, 1).unwrap();
@@ -523,8 +685,8 @@ pub fn test_modify_invalid_events<S: Selector<RawFd, u8>>(new: impl Fn() -> Resu
 
 /// After close every call fails with `Closed`, the map is empty, owned
 /// objects were dropped, and closing again is harmless.
-pub fn test_close<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_close<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     let (a, b) = socketpair();
     let (c, d) = socketpair();
     let (afd, cfd) = (a.as_raw_fd(), c.as_raw_fd());
@@ -566,10 +728,13 @@ pub fn test_close<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>) {
 
 /// Python's `with` block: here, dropping the selector closes it and the
 /// objects it owns.
-pub fn test_context_manager<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>) {
+pub fn test_context_manager<S: Selector<UnixStream, ()>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
     let (a, b) = socketpair();
     {
-        let mut sel = new().unwrap();
+        let mut sel = open(&new, quirks);
         sel.register(a, EVENT_READ, ()).unwrap();
     }
     b.set_nonblocking(false).unwrap();
@@ -583,8 +748,8 @@ pub fn test_context_manager<S: Selector<UnixStream, ()>>(new: impl Fn() -> Resul
 
 // ------------------------------------------------------------- look-ups
 
-pub fn test_get_key<S: Selector<RawFd, &'static str>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_get_key<S: Selector<RawFd, &'static str>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     let (a, b) = socketpair();
     let fd = a.as_raw_fd();
     let key = sel.register(fd, EVENT_READ, "data").unwrap().clone();
@@ -605,8 +770,8 @@ pub fn test_get_key<S: Selector<RawFd, &'static str>>(new: impl Fn() -> Result<S
 
 /// The map: a live read-only view with len, look-up by fd and by object,
 /// `get` with a default, iteration in registration order.
-pub fn test_get_map<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_get_map<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     let pairs: Vec<_> = (0..4).map(|_| socketpair()).collect();
     assert!(sel.get_map().is_empty());
     assert_eq!(sel.get_map().len(), 0);
@@ -647,8 +812,8 @@ pub fn test_get_map<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>) {
 
 /// Backends with a kernel object expose it (Python's `fileno()`), open and
 /// close-on-exec, for as long as the selector lives.
-pub fn test_fileno<S: Selector<RawFd, ()> + AsRawFd>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_fileno<S: Selector<RawFd, ()> + AsRawFd>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     let fd = sel.as_raw_fd();
     assert!(fd >= 0 && is_open(fd));
     // SAFETY: F_GETFD only reads the descriptor's flags.
@@ -661,8 +826,8 @@ pub fn test_fileno<S: Selector<RawFd, ()> + AsRawFd>(new: impl Fn() -> Result<S>
 // --------------------------------------------------------------- select
 
 /// Reader and writer of an idle pair: exactly `[(writer, WRITE)]`.
-pub fn test_select<S: Selector<RawFd, &'static str>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_select<S: Selector<RawFd, &'static str>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     let (rd, wr) = socketpair();
     sel.register(rd.as_raw_fd(), EVENT_READ, "reader").unwrap();
     sel.register(wr.as_raw_fd(), EVENT_WRITE, "writer").unwrap();
@@ -675,8 +840,8 @@ pub fn test_select<S: Selector<RawFd, &'static str>>(new: impl Fn() -> Result<S>
 }
 
 /// One socket registered READ|WRITE with data pending: one entry, both events.
-pub fn test_select_read_write<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_select_read_write<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     let (a, b) = socketpair();
     (&b).write_all(b"hello").unwrap();
     sel.register(a.as_raw_fd(), EVENT_READ | EVENT_WRITE, ())
@@ -696,12 +861,12 @@ pub fn test_select_read_write<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S
 
 /// A peer that hung up makes the socket ready, reported only for what was
 /// registered (hang-up counts as both directions, then is masked).
-pub fn test_select_hangup<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+pub fn test_select_hangup<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let (r, r_peer) = socketpair();
     let (w, w_peer) = socketpair();
     let (rw, rw_peer) = socketpair();
     drop((r_peer, w_peer, rw_peer));
-    let mut sel = new().unwrap();
+    let mut sel = open(&new, quirks);
     sel.register(r.as_raw_fd(), EVENT_READ, ()).unwrap();
     sel.register(w.as_raw_fd(), EVENT_WRITE, ()).unwrap();
     sel.register(rw.as_raw_fd(), EVENT_READ | EVENT_WRITE, ())
@@ -717,8 +882,11 @@ pub fn test_select_hangup<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
 
 /// The dispatch pattern: `select_into` fills a caller-owned list, so
 /// handlers may register, modify and unregister while it is walked.
-pub fn test_select_into_dispatch<S: Selector<UnixStream, u32>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_select_into_dispatch<S: Selector<UnixStream, u32>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    let mut sel = open(&new, quirks);
     let (a, a_peer) = socketpair();
     let (b, b_peer) = socketpair();
     let (c, c_peer) = socketpair();
@@ -760,8 +928,8 @@ pub fn test_select_into_dispatch<S: Selector<UnixStream, u32>>(new: impl Fn() ->
 
 /// 12 socket pairs, a random writer each round: exactly the matching reader
 /// becomes ready, and every message arrives.
-pub fn test_selector<S: Selector<UnixStream, usize>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_selector<S: Selector<UnixStream, usize>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     let mut writers = Vec::new();
     for i in 0..12 {
         let (rd, wr) = socketpair();
@@ -792,8 +960,8 @@ pub fn test_selector<S: Selector<UnixStream, usize>>(new: impl Fn() -> Result<S>
 }
 
 /// Nothing registered, timeout 0: empty, at once.
-pub fn test_empty_select<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_empty_select<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     let start = Instant::now();
     assert_eq!(sel.select(Some(Duration::ZERO)).unwrap().len(), 0);
     assert!(start.elapsed() < Duration::from_millis(500));
@@ -801,8 +969,11 @@ pub fn test_empty_select<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
 
 /// Nothing registered, timeout 1 s: the timeout is honoured (CPython's
 /// kqueue test, for every backend).
-pub fn test_empty_select_timeout<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_empty_select_timeout<S: Selector<RawFd, ()>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    let mut sel = open(&new, quirks);
     let start = Instant::now();
     assert_eq!(sel.select(Some(Duration::from_secs(1))).unwrap().len(), 0);
     let elapsed = start.elapsed();
@@ -812,8 +983,8 @@ pub fn test_empty_select_timeout<S: Selector<RawFd, ()>>(new: impl Fn() -> Resul
 
 /// A writable fd with timeout 0 and 1 ns: one entry, fast; an unreadable fd
 /// with timeout 1 s: empty after 0.8–2.0 s.
-pub fn test_timeout<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_timeout<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     let (rd, wr) = socketpair();
     sel.register(wr.as_raw_fd(), EVENT_WRITE, ()).unwrap();
     for timeout in [
@@ -900,9 +1071,12 @@ pub mod signals {
 
 /// A signal arrives during a 1.5 s wait: the wait is resumed (PEP 475), no
 /// error surfaces, and it returns empty after at least 1.0 s.
-pub fn test_select_interrupt_noraise<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+pub fn test_select_interrupt_noraise<S: Selector<RawFd, ()>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
     signals::install(libc::SIGURG);
-    let mut sel = new().unwrap();
+    let mut sel = open(&new, quirks);
     let (rd, _wr) = socketpair();
     sel.register(rd.as_raw_fd(), EVENT_READ, ()).unwrap();
     let me = signals::current_thread();
@@ -952,19 +1126,17 @@ pub fn fd_budget() -> (usize, usize) {
 /// ~19,600 descriptors, far above `FD_SETSIZE`): readers registered READ,
 /// writers WRITE; one select reports exactly one entry per pair, plus the
 /// readers that were written to.
-pub fn test_above_fd_setsize<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>) {
+pub fn test_above_fd_setsize<S: Selector<UnixStream, ()>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
     let _guard = FD_HEAVY.lock().unwrap_or_else(|e| e.into_inner());
-    let mut sel = new().unwrap();
+    let mut sel = open(&new, quirks);
     let (limit, open) = fd_budget();
     // Leave room for the other tests running in parallel in this process.
     let pairs_wanted = limit.saturating_sub(open + 400) / 2;
     let limit_fd = libc::FD_SETSIZE as RawFd;
-    let unlimited = sel.backend() != "select"
-        || cfg!(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd"
-        ));
+    let unlimited = quirks.fd_limit.is_none();
     let mut readers_written = Vec::new();
     let mut pairs = 0;
     for i in 0..pairs_wanted {
@@ -979,7 +1151,7 @@ pub fn test_above_fd_setsize<S: Selector<UnixStream, ()>>(new: impl Fn() -> Resu
         match sel.register(rd, EVENT_READ, ()) {
             Ok(_) => {}
             Err(Error::FdOutOfRange { fd, limit }) if !unlimited => {
-                assert!(fd >= limit && limit == limit_fd);
+                assert!(fd >= limit && Some(limit) == quirks.fd_limit);
                 break;
             }
             Err(err) => panic!("register fd {rfd}: {err:?}"),
@@ -1008,22 +1180,20 @@ pub fn test_above_fd_setsize<S: Selector<UnixStream, ()>>(new: impl Fn() -> Resu
     }
     let mut ready = ready_fds(&mut sel, Some(Duration::from_secs(10)));
     let expected = pairs + readers_written.len();
-    if cfg!(all(target_os = "linux", selectors_libkqueue)) && sel.backend() == "kqueue" {
-        // libkqueue deviation (kqueue emulated on Linux, `--cfg
-        // selectors_libkqueue`): one kevent() call reports at most 512
-        // entries (its MAX_KEVENT), where a kernel kqueue fills the whole
-        // buffer. Expect a full batch, then the rest over the next selects
+    if let Some(batch_max) = quirks.max_ready_per_select() {
+        // libkqueue deviation: one kevent() call reports at most
+        // `batch_max` entries, where a kernel kqueue fills the whole buffer.
+        // Expect a full batch, then the rest over the next selects
         // (level-triggered: nothing may be starved), each entry checked below.
-        const LIBKQUEUE_MAX_KEVENT: usize = 512;
-        assert_eq!(ready.len(), expected.min(LIBKQUEUE_MAX_KEVENT));
+        assert_eq!(ready.len(), expected.min(batch_max));
         let mut all: std::collections::BTreeMap<RawFd, Events> = ready.into_iter().collect();
-        let rounds = 4 * expected.div_ceil(LIBKQUEUE_MAX_KEVENT) + 4;
+        let rounds = 4 * expected.div_ceil(batch_max) + 4;
         for _ in 0..rounds {
             if all.len() == expected {
                 break;
             }
             let batch = ready_fds(&mut sel, Some(Duration::ZERO));
-            assert_eq!(batch.len(), expected.min(LIBKQUEUE_MAX_KEVENT));
+            assert_eq!(batch.len(), expected.min(batch_max));
             all.extend(batch);
         }
         ready = all.into_iter().collect();
@@ -1045,8 +1215,11 @@ pub fn test_above_fd_setsize<S: Selector<UnixStream, ()>>(new: impl Fn() -> Resu
 
 /// A thread wakes a selector blocked with no timeout; the wake-up is not a
 /// key, and ready keys are still reported beside it.
-pub fn test_waker_wakes_blocked_select<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_waker_wakes_blocked_select<S: Selector<RawFd, ()>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    let mut sel = open(&new, quirks);
     let (rd, wr) = socketpair();
     sel.register(rd.as_raw_fd(), EVENT_READ, ()).unwrap();
     let waker = sel.waker().unwrap();
@@ -1082,8 +1255,8 @@ pub fn test_waker_wakes_blocked_select<S: Selector<RawFd, ()>>(new: impl Fn() ->
 }
 
 /// A thousand wakes before a select make it return once.
-pub fn test_waker_coalesces<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_waker_coalesces<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = open(&new, quirks);
     let waker = sel.waker().unwrap();
     let clones: Vec<_> = (0..10).map(|_| waker.clone()).collect();
     for _ in 0..100 {
@@ -1105,12 +1278,15 @@ pub fn test_waker_coalesces<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>)
 /// 8 threads × 10,000 wakes racing a selecting loop: each wake, made after
 /// the loop observed the thread's previous one, is observed in turn (a lost
 /// wake leaves its thread waiting until its deadline, and fails).
-pub fn test_waker_races_lose_nothing<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+pub fn test_waker_races_lose_nothing<S: Selector<RawFd, ()>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     const THREADS: usize = 8;
     const WAKES: usize = 10_000;
-    let mut sel = new().unwrap();
+    let mut sel = open(&new, quirks);
     let waker = sel.waker().unwrap();
     let observed = AtomicU64::new(0);
     let finished = AtomicUsize::new(0);
@@ -1153,7 +1329,10 @@ pub fn test_waker_races_lose_nothing<S: Selector<RawFd, ()>>(new: impl Fn() -> R
 
 /// A SIGUSR1 handler that calls `wake()` stops a loop that waits with no
 /// timeout (PEP 475 alone would resume the wait forever).
-pub fn test_waker_from_signal_handler<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+pub fn test_waker_from_signal_handler<S: Selector<RawFd, ()>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
     use std::sync::atomic::{AtomicPtr, Ordering};
     use std::sync::Once;
 
@@ -1186,7 +1365,7 @@ pub fn test_waker_from_signal_handler<S: Selector<RawFd, ()>>(new: impl Fn() -> 
             );
         }
     });
-    let mut sel = new().unwrap();
+    let mut sel = open(&new, quirks);
     let (rd, _wr) = socketpair();
     sel.register(rd.as_raw_fd(), EVENT_READ, ()).unwrap();
     // Leaked on purpose: a signal handler may still hold it after the test.
@@ -1219,8 +1398,11 @@ pub fn test_waker_from_signal_handler<S: Selector<RawFd, ()>>(new: impl Fn() -> 
 
 /// After close, and after the selector is dropped, wakers fail with `Closed`
 /// instead of touching a descriptor (whose number may have been reused).
-pub fn test_waker_after_close_and_drop<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_waker_after_close_and_drop<S: Selector<RawFd, ()>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    let mut sel = open(&new, quirks);
     let waker = sel.waker().unwrap();
     let again = sel.waker().unwrap();
     waker.wake().unwrap();
@@ -1229,7 +1411,7 @@ pub fn test_waker_after_close_and_drop<S: Selector<RawFd, ()>>(new: impl Fn() ->
     assert!(matches!(waker.wake(), Err(Error::Closed)));
     assert!(matches!(again.wake(), Err(Error::Closed)));
 
-    let mut sel = new().unwrap();
+    let mut sel = open(&new, quirks);
     let waker = sel.waker().unwrap();
     sel.close().unwrap();
     assert!(matches!(waker.wake(), Err(Error::Closed)));
@@ -1248,8 +1430,9 @@ pub fn test_waker_after_close_and_drop<S: Selector<RawFd, ()>>(new: impl Fn() ->
 /// `compile_fail` example on `SelectorKey`.)
 pub fn test_key_mut_changes_only_data<S: Selector<UnixStream, String>>(
     new: impl Fn() -> Result<S>,
+    quirks: Quirks,
 ) {
-    let mut sel = new().unwrap();
+    let mut sel = open(&new, quirks);
     let (a, a_peer) = socketpair();
     let (b, b_peer) = socketpair();
     let (afd, bfd) = (a.as_raw_fd(), b.as_raw_fd());
@@ -1295,9 +1478,10 @@ fn sorted<const N: usize>(mut list: [(RawFd, Events); N]) -> [(RawFd, Events); N
 /// panic puts the key back.
 pub fn test_with_fileobj_mut<S: Selector<io::BufReader<UnixStream>, u32>>(
     new: impl Fn() -> Result<S>,
+    quirks: Quirks,
 ) {
     use std::io::BufRead;
-    let mut sel = new().unwrap();
+    let mut sel = open(&new, quirks);
     let (a, a_peer) = socketpair();
     let (b, b_peer) = socketpair();
     let afd = a.as_raw_fd();
@@ -1375,8 +1559,9 @@ pub fn test_with_fileobj_mut<S: Selector<io::BufReader<UnixStream>, u32>>(
 /// `Box<dyn FileObject>` too; a failed registration hands the object back.
 pub fn test_fd_wrapper_and_try_register<S: Selector<Box<dyn FileObject>, u8>>(
     new: impl Fn() -> Result<S>,
+    quirks: Quirks,
 ) {
-    let mut sel = new().unwrap();
+    let mut sel = open(&new, quirks);
     let (a, a_peer) = socketpair();
     let afd = a.as_raw_fd();
     let wrapped = crate::Fd(OwnedFd::from(a));
@@ -1488,8 +1673,11 @@ fn read(
 /// Python's documentation example: each key's data is the function that
 /// handles it, an `accept` callback registers connections, a `read` callback
 /// echoes and unregisters its own connection at end of file.
-pub fn test_dispatch_callbacks<S: Selector<Sock, Callback>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_dispatch_callbacks<S: Selector<Sock, Callback>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    let mut sel = open(&new, quirks);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -1554,8 +1742,11 @@ pub fn test_dispatch_callbacks<S: Selector<Sock, Callback>>(new: impl Fn() -> Re
 /// selector, yet still registered), its changes applied on return, a key an
 /// earlier handler unregistered skipped, errors and panics after the key is
 /// back, and a replaced file object withdrawn.
-pub fn test_dispatch_lends_the_key<S: Selector<UnixStream, u32>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+pub fn test_dispatch_lends_the_key<S: Selector<UnixStream, u32>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    let mut sel = open(&new, quirks);
     let (a, a_peer) = socketpair();
     let (b, b_peer) = socketpair();
     let (afd, bfd) = (a.as_raw_fd(), b.as_raw_fd());
@@ -1672,7 +1863,10 @@ pub fn test_dispatch_lends_the_key<S: Selector<UnixStream, u32>>(new: impl Fn() 
 
 /// `&mut S` is a selector too, so generic code can take `&mut impl
 /// Selector` and pass it on; dispatch works through it.
-pub fn test_selector_through_mut_ref<S: Selector<UnixStream, u32>>(new: impl Fn() -> Result<S>) {
+pub fn test_selector_through_mut_ref<S: Selector<UnixStream, u32>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
     fn register_pair(mut sel: impl Selector<UnixStream, u32>) -> UnixStream {
         let (a, a_peer) = socketpair();
         sel.register(a, EVENT_READ, 1).unwrap();
@@ -1687,7 +1881,7 @@ pub fn test_selector_through_mut_ref<S: Selector<UnixStream, u32>>(new: impl Fn(
         })
         .unwrap()
     }
-    let mut sel = new().unwrap();
+    let mut sel = open(&new, quirks);
     let peer = register_pair(&mut sel);
     (&peer).write_all(b"abc").unwrap();
     assert_eq!(serve(&mut &mut sel), 1);

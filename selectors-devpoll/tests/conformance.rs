@@ -7,4 +7,9 @@ fn new_selector<F: FileObject, T>() -> Result<DevpollSelector<F, T>> {
     DevpollSelector::new()
 }
 
-selectors_core::conformance_suite!(devpoll, new_selector, test_fileno);
+selectors_core::conformance_suite!(
+    devpoll,
+    new_selector,
+    selectors_core::conformance::Quirks::DEVPOLL,
+    test_fileno
+);

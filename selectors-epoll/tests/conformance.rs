@@ -7,4 +7,9 @@ fn new_selector<F: FileObject, T>() -> Result<EpollSelector<F, T>> {
     EpollSelector::new()
 }
 
-selectors_core::conformance_suite!(epoll, new_selector, test_fileno);
+selectors_core::conformance_suite!(
+    epoll,
+    new_selector,
+    selectors_core::conformance::Quirks::EPOLL,
+    test_fileno
+);

@@ -16,4 +16,9 @@ fn new_selector<F: FileObject, T>() -> Result<KqueueSelector<F, T>> {
     KqueueSelector::new()
 }
 
-selectors_core::conformance_suite!(kqueue, new_selector, test_fileno);
+selectors_core::conformance_suite!(
+    kqueue,
+    new_selector,
+    selectors_core::conformance::Quirks::KQUEUE,
+    test_fileno
+);

@@ -7,4 +7,8 @@ fn new_selector<F: FileObject, T>() -> Result<PollSelector<F, T>> {
     PollSelector::new()
 }
 
-selectors_core::conformance_suite!(poll, new_selector);
+selectors_core::conformance_suite!(
+    poll,
+    new_selector,
+    selectors_core::conformance::Quirks::POLL
+);

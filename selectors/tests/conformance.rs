@@ -3,6 +3,7 @@
 //! own selector).
 
 use selectors::{DefaultSelector, FileObject, Result, Selector};
+use selectors_core::conformance::Quirks;
 
 fn new_default<F: FileObject, T>() -> Result<DefaultSelector<F, T>> {
     DefaultSelector::new()
@@ -14,5 +15,8 @@ fn new_boxed<F: FileObject + 'static, T: 'static>() -> Result<Box<dyn Selector<F
     Ok(Box::new(DefaultSelector::<F, T>::new()?))
 }
 
-selectors_core::conformance_suite!(default_selector, new_default);
-selectors_core::conformance_suite!(boxed_dyn, new_boxed);
+/// The documented differences of the backend `DefaultSelector` is here.
+const DEFAULT: Quirks = Quirks::of(DefaultSelector::<std::os::fd::RawFd, ()>::BACKEND);
+
+selectors_core::conformance_suite!(default_selector, new_default, DEFAULT);
+selectors_core::conformance_suite!(boxed_dyn, new_boxed, DEFAULT);

@@ -25,6 +25,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use selectors::{Events, Result, Selector, EVENT_READ, EVENT_WRITE};
+use util::{Kind, Quirks};
 
 static FD_HEAVY: Mutex<()> = Mutex::new(());
 
@@ -52,18 +53,23 @@ fn ready<S: Selector<RawFd, u32>>(sel: &mut S, timeout: Duration) -> Vec<(RawFd,
 /// exactly what one select of a kernel kqueue reports.
 fn ready_all<S: Selector<RawFd, u32>>(
     sel: &mut S,
+    quirks: Quirks,
     want: &[(RawFd, Events)],
 ) -> Vec<(RawFd, Events)> {
     let first = ready(sel, Duration::from_secs(10));
-    if !(util::LIBKQUEUE && sel.backend() == "kqueue") {
+    let Some(batch_max) = quirks.max_ready_per_select() else {
         return first;
-    }
+    };
     let mut seen = std::collections::BTreeMap::new();
     let mut batch = first;
     // A select brings up to 512 entries (at least 256 descriptors); the
     // bound allows for several turns of epoll's ready list.
-    for _ in 0..4 * (want.len() / 256 + 2) {
-        assert!(batch.len() <= 512, "{} entries in one kevent", batch.len());
+    for _ in 0..4 * (want.len() / (batch_max / 2) + 2) {
+        assert!(
+            batch.len() <= batch_max,
+            "{} entries in one kevent",
+            batch.len()
+        );
         assert!(
             batch.windows(2).all(|w| w[0].0 != w[1].0),
             "a descriptor reported twice in one select"
@@ -114,25 +120,28 @@ fn assert_quiet<S: Selector<RawFd, u32>>(sel: &mut S, what: &str) {
     sel.unregister(idle.as_raw_fd()).unwrap();
 }
 
-fn register_all_and_clean_up<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>) {
+fn register_all_and_clean_up<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let _heavy = util::lock(&FD_HEAVY);
     let limit = util::raise_fd_limit();
     util::libkqueue_anchor();
     let before = util::open_fds();
-    let mut sel = new().unwrap();
+    let mut sel = util::open(&new, quirks);
     let own = util::opened_since(&before);
-    let backend = sel.backend();
-    let libkqueue = util::LIBKQUEUE && backend == "kqueue";
+    let backend = quirks.kind;
+    let libkqueue = quirks.libkqueue;
     // libkqueue's epoll instance also watches descriptors of its own (the
     // pipe that tells it the kqueue was closed, and others).
     let internal = kernel_watches(&own);
     if !libkqueue {
-        assert_eq!(internal, 0, "{backend}: an empty selector watches nothing");
+        assert_eq!(
+            internal, 0,
+            "{backend:?}: an empty selector watches nothing"
+        );
     }
     // How many watches `n` registered descriptors make.
     let watched = |n: usize| match backend {
-        "epoll" => n,
-        "kqueue" if libkqueue => internal + n,
+        Kind::Epoll => n,
+        Kind::Kqueue if libkqueue => internal + n,
         _ => 0,
     };
 
@@ -162,13 +171,13 @@ fn register_all_and_clean_up<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S
     }
     expected.sort_unstable_by_key(|&(fd, _)| fd);
     assert_eq!(sel.get_map().len(), wanted);
-    let got = ready_all(&mut sel, &expected);
+    let got = ready_all(&mut sel, quirks, &expected);
     assert_eq!(
         got.len(),
         expected.len(),
-        "{backend}: one entry per ready pair"
+        "{backend:?}: one entry per ready pair"
     );
-    assert_eq!(got, expected, "{backend}");
+    assert_eq!(got, expected, "{backend:?}");
     assert_eq!(kernel_watches(&own), watched(wanted));
 
     // Round 2: every reader READ | WRITE, in one pass of modify: all of them
@@ -187,12 +196,12 @@ fn register_all_and_clean_up<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S
         })
         .collect();
     want.sort_unstable_by_key(|&(fd, _)| fd);
-    let got = ready_all(&mut sel, &want);
-    assert_eq!(got.len(), wanted, "{backend}: every reader, once");
+    let got = ready_all(&mut sel, quirks, &want);
+    assert_eq!(got.len(), wanted, "{backend:?}: every reader, once");
     for (fd, events) in &got {
         let written = expected.binary_search_by_key(fd, |&(f, _)| f).is_ok();
         let want = if written { Events::ALL } else { EVENT_WRITE };
-        assert_eq!(*events, want, "{backend}: fd {fd}");
+        assert_eq!(*events, want, "{backend:?}: fd {fd}");
     }
 
     // Unregister them all: no key, no kernel registration, no early return.
@@ -204,7 +213,7 @@ fn register_all_and_clean_up<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S
     assert_eq!(
         kernel_watches(&own),
         watched(0),
-        "{backend}: the kernel set after unregister"
+        "{backend:?}: the kernel set after unregister"
     );
     assert_quiet(&mut sel, "after unregistering everything");
 
@@ -220,11 +229,11 @@ fn register_all_and_clean_up<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S
         .chain(expected.iter().copied())
         .collect();
     want.sort_unstable_by_key(|&(fd, _)| fd);
-    let got = ready_all(&mut sel, &want);
+    let got = ready_all(&mut sel, quirks, &want);
     assert_eq!(
         got.len(),
         wanted + expected.len(),
-        "{backend}: writers and written readers"
+        "{backend:?}: writers and written readers"
     );
     assert_eq!(kernel_watches(&own), watched(2 * wanted));
     sel.close().unwrap();
@@ -232,25 +241,25 @@ fn register_all_and_clean_up<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S
     assert_eq!(
         kernel_watches(&own),
         watched(0),
-        "{backend}: the kernel set after close"
+        "{backend:?}: the kernel set after close"
     );
 
     drop(sel);
     drop(pairs);
     let after = util::await_fds(&before, libkqueue);
-    assert_eq!(after, before, "{backend}: descriptors leaked");
+    assert_eq!(after, before, "{backend:?}: descriptors leaked");
 }
 
 /// A selector that is dropped while holding every registration (no
 /// `close`, no `unregister`) releases everything too.
-fn drop_while_full<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>) {
+fn drop_while_full<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let _heavy = util::lock(&FD_HEAVY);
     let limit = util::raise_fd_limit();
     util::libkqueue_anchor();
     let before = util::open_fds();
     let wanted = limit.saturating_sub(before.len() + HEADROOM) / 2;
-    let mut sel = new().unwrap();
-    let libkqueue = util::LIBKQUEUE && sel.backend() == "kqueue";
+    let mut sel = util::open(&new, quirks);
+    let libkqueue = quirks.libkqueue;
     let mut peers = Vec::with_capacity(wanted);
     for _ in 0..wanted {
         let (a, b) = util::socketpair();

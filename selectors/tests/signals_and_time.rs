@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use selectors::{Result, Selector, EVENT_READ};
 use selectors_core::conformance::{ready_fds, signals};
+use util::Quirks;
 
 /// Selects per storm (`SELECTORS_SOAK` multiplies it).
 const STORM_SELECTS: usize = 2000;
@@ -47,9 +48,9 @@ impl Drop for StopOnDrop<'_> {
 /// empty, never before its timeout), data already there (must be reported),
 /// data arriving during the wait (must be reported, not lost to a retried
 /// wait), and a zero-timeout poll. No select may fail.
-fn signal_storm<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
+fn signal_storm<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     signals::install(libc::SIGURG);
-    let mut sel = new().unwrap();
+    let mut sel = util::open(&new, quirks);
     let (rd, wr) = util::socketpair();
     let rfd = rd.as_raw_fd();
     sel.register(rfd, EVENT_READ, ()).unwrap();
@@ -132,8 +133,8 @@ fn signal_storm<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
 /// A 1 ms wait never returns before 1 ms has passed, and a zero wait never
 /// blocks: it returns without sleeping (no voluntary context switch), ready
 /// or not.
-fn timeout_precision<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>) {
-    let mut sel = new().unwrap();
+fn timeout_precision<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+    let mut sel = util::open(&new, quirks);
     let (rd, wr) = util::socketpair();
     sel.register(rd.as_raw_fd(), EVENT_READ, ()).unwrap();
     let one_ms = Duration::from_millis(1);

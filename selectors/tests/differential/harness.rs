@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use selectors::{Events, Result, Selector};
 
-use crate::model::{Flavour, KeySnap, Model};
+use crate::model::{KeySnap, Model};
 use crate::program::{events, At, How, Kind, Op, Program, ENDS, INITIAL, MAX_WRITE, SLOTS};
-use crate::util::{self, cvt, fail, outcome, Fail};
+use crate::util::{self, cvt, fail, outcome, Fail, Quirks};
 
 /// The file objects of the random programs: a heap allocation per key, so
 /// that AddressSanitizer (`cargo xtask sanitize`) sees every key the map
@@ -128,9 +128,10 @@ pub fn same<T: PartialEq + fmt::Debug>(
 /// divergence is the error.
 pub fn run_program<S: Selector<Obj, u8> + ?Sized>(
     sel: &mut S,
+    quirks: Quirks,
     program: &Program,
 ) -> std::result::Result<(), String> {
-    let mut model = Model::new(Flavour::of(sel.backend()));
+    let mut model = Model::new(quirks);
     let mut pool = Pool {
         floors: program.floors,
         ends: Vec::new(),
@@ -468,12 +469,13 @@ fn check_state<S: Selector<Obj, u8> + ?Sized>(
 /// would look like a descriptor that program opened or closed.
 pub fn with_selector<S: Selector<Obj, u8>, R>(
     new: &impl Fn() -> Result<S>,
+    quirks: Quirks,
     test: impl FnOnce(&mut S) -> R,
 ) -> R {
     util::libkqueue_anchor();
-    let before = util::LIBKQUEUE.then(util::open_fds);
-    let mut sel = new().expect("new selector");
-    let libkqueue = sel.backend() == "kqueue";
+    let before = quirks.libkqueue.then(util::open_fds);
+    let mut sel = util::open(new, quirks);
+    let libkqueue = quirks.libkqueue;
     let result = test(&mut sel);
     drop(sel);
     if let (Some(before), true) = (before, libkqueue) {

@@ -80,7 +80,6 @@ mod harness;
 mod model;
 mod program;
 
-use std::cell::Cell;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, OnceLock};
@@ -91,7 +90,7 @@ use selectors::{Events, Result, Selector};
 
 use harness::{renumber, run_program, snap, with_selector, Obj};
 use program::{parse_program, program_strategy, Program};
-use util::{outcome, Fail};
+use util::{outcome, Fail, Kind, Quirks};
 
 /// Every test of this binary holds it: see the module docs.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -117,7 +116,7 @@ fn seed() -> u64 {
 
 /// `PROPTEST_CASES` random programs (2,000 by default), the same ones for
 /// every backend, shrunk on failure.
-fn random_programs<S: Selector<Obj, u8>>(new: impl Fn() -> Result<S>) {
+fn random_programs<S: Selector<Obj, u8>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let _serial = util::lock(&SERIAL);
     let config = Config {
         cases: cases(),
@@ -126,11 +125,10 @@ fn random_programs<S: Selector<Obj, u8>>(new: impl Fn() -> Result<S>) {
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
-    let backend = Cell::new("");
+    let backend = quirks.kind.name();
     let result = runner.run(&program_strategy(), |program| {
-        with_selector(&new, |sel| {
-            backend.set(sel.backend());
-            run_program(sel, &program).map_err(TestCaseError::fail)
+        with_selector(&new, quirks, |sel| {
+            run_program(sel, quirks, &program).map_err(TestCaseError::fail)
         })
     });
     match result {
@@ -139,17 +137,17 @@ fn random_programs<S: Selector<Obj, u8>>(new: impl Fn() -> Result<S>) {
             "{}: the backend and the model diverge: {reason}\n\
              shrunk program ({} ops):\n{program}\n\
              (the programs of this run: PROPTEST_RNG_SEED={})",
-            backend.get(),
+            backend,
             program.ops.len(),
             seed(),
         ),
-        Err(err) => panic!("{}: {err}", backend.get()),
+        Err(err) => panic!("{backend}: {err}"),
     }
 }
 
 /// Runs one fixed program on a fresh selector.
-fn replay<S: Selector<Obj, u8>>(new: &impl Fn() -> Result<S>, program: &Program) {
-    if let Err(e) = with_selector(new, |sel| run_program(sel, program)) {
+fn replay<S: Selector<Obj, u8>>(new: &impl Fn() -> Result<S>, quirks: Quirks, program: &Program) {
+    if let Err(e) = with_selector(new, quirks, |sel| run_program(sel, quirks, program)) {
         panic!("{e}\nprogram:\n{program}");
     }
 }
@@ -188,10 +186,10 @@ const FIXED_PROGRAMS: &[&str] = &[
     "write 3 1; register 3 r 0; close 2; select; read 3 1; select; read 3 1",
 ];
 
-fn fixed_programs<S: Selector<Obj, u8>>(new: impl Fn() -> Result<S>) {
+fn fixed_programs<S: Selector<Obj, u8>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let _serial = util::lock(&SERIAL);
     for text in FIXED_PROGRAMS {
-        replay(&new, &parse_program(text));
+        replay(&new, quirks, &parse_program(text));
     }
 }
 
@@ -207,9 +205,9 @@ per_backend!(
 /// without unregistering (the lowest free number, typically), or the stale
 /// key and the channel share one number: unregistering the stale key then
 /// removes the channel from the kernel set, and wake-ups are lost.
-fn waker_avoids_stale_numbers<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S>) {
+fn waker_avoids_stale_numbers<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let _serial = util::lock(&SERIAL);
-    let mut sel = new().unwrap();
+    let mut sel = util::open(&new, quirks);
     let (a, _b) = util::socketpair();
     let stale = a.as_raw_fd();
     sel.register(stale, Events::ALL, 1).unwrap();
@@ -236,10 +234,10 @@ fn waker_avoids_stale_numbers<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S
 /// The table of the module docs, row by row, with concrete expectations
 /// per backend: a registered socket closed without unregistering, its
 /// number then reused by another socket.
-fn close_without_unregister<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S>) {
+fn close_without_unregister<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let _serial = util::lock(&SERIAL);
-    let mut sel = new().unwrap();
-    let backend = sel.backend();
+    let mut sel = util::open(&new, quirks);
+    let backend = quirks.kind;
     let (a, _a_peer) = util::socketpair();
     let fd = a.as_raw_fd();
     sel.register(fd, Events::ALL, 7).unwrap();
@@ -254,42 +252,46 @@ fn close_without_unregister<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S>)
 
     // The number is free.
     let expected = match backend {
-        "epoll" | "kqueue" => Ok(vec![]),
-        "poll" => Ok(vec![(fd, Events::ALL)]),
-        "select" => Err(Fail::Os(libc::EBADF)),
-        other => panic!("no expectation for {other}"),
+        Kind::Epoll | Kind::Kqueue => Ok(vec![]),
+        Kind::Poll => Ok(vec![(fd, Events::ALL)]),
+        Kind::Select => Err(Fail::Os(libc::EBADF)),
+        other => panic!("no expectation for {other:?}"),
     };
-    assert_eq!(ready(&mut sel), expected, "{backend}: select, number free");
+    assert_eq!(
+        ready(&mut sel),
+        expected,
+        "{backend:?}: select, number free"
+    );
     let modified = outcome(sel.modify_events(fd, Events::READ).map(snap));
     let expected = match backend {
         // Only deletes a filter, which close dropped (libkqueue: which
         // close stranded): the failure, if any, is ignored.
-        "kqueue" => Ok((fd, Events::READ, 7)),
+        Kind::Kqueue => Ok((fd, Events::READ, 7)),
         _ => Err(Fail::Os(libc::EBADF)),
     };
-    assert_eq!(modified, expected, "{backend}: modify, number free");
+    assert_eq!(modified, expected, "{backend:?}: modify, number free");
     // The events the key has from here on.
     let mut events = Events::ALL;
-    if backend == "kqueue" {
+    if backend == Kind::Kqueue {
         events = Events::READ;
         // Adding a filter is an EV_ADD of a closed number.
         let modified = outcome(sel.modify_events(fd, Events::ALL).map(snap));
         assert_eq!(
             modified,
             Err(Fail::Os(libc::EBADF)),
-            "{backend}: modify adding a direction, number free"
+            "{backend:?}: modify adding a direction, number free"
         );
     }
     assert_eq!(
         key(&sel),
         Ok((fd, events, 7)),
-        "{backend}: the key is intact"
+        "{backend:?}: the key is intact"
     );
     let modified = outcome(sel.modify(fd, events, 8).map(snap));
     assert_eq!(
         modified,
         Ok((fd, events, 8)),
-        "{backend}: data only, no system call"
+        "{backend:?}: data only, no system call"
     );
 
     // Another socket takes the number, with data to read.
@@ -302,48 +304,48 @@ fn close_without_unregister<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S>)
     assert_eq!(b.as_raw_fd(), fd, "the number was free");
     (&b_peer).write_all(b"x").unwrap();
     let expected = match backend {
-        "epoll" | "kqueue" => vec![],
+        Kind::Epoll | Kind::Kqueue => vec![],
         _ => vec![(fd, Events::ALL)],
     };
     assert_eq!(
         ready(&mut sel),
         Ok(expected),
-        "{backend}: select, number reused"
+        "{backend:?}: select, number reused"
     );
     let registered = outcome(sel.register(fd, Events::READ, 9).map(snap));
     assert_eq!(
         registered,
         Err(Fail::AlreadyRegistered),
-        "{backend}: register, number reused"
+        "{backend:?}: register, number reused"
     );
     // kqueue's key is READ already: it adds WRITE instead.
-    let new = if backend == "kqueue" {
+    let new = if backend == Kind::Kqueue {
         Events::ALL
     } else {
         Events::READ
     };
     let modified = outcome(sel.modify_events(fd, new).map(snap));
     let expected = match backend {
-        "epoll" => Err(Fail::Os(libc::ENOENT)),
+        Kind::Epoll => Err(Fail::Os(libc::ENOENT)),
         // libkqueue deviation: the READ filter stranded on the closed
         // socket shares the number's epoll registration, so adding WRITE
         // is an EPOLL_CTL_MOD of a file never added.
-        "kqueue" if util::LIBKQUEUE => Err(Fail::Os(libc::ENOENT)),
+        Kind::Kqueue if quirks.libkqueue => Err(Fail::Os(libc::ENOENT)),
         // A kernel kqueue adds the WRITE filter to the new socket.
         _ => Ok((fd, new, 8)),
     };
-    assert_eq!(modified, expected, "{backend}: modify, number reused");
+    assert_eq!(modified, expected, "{backend:?}: modify, number reused");
     let expected = match backend {
-        "epoll" => vec![],
-        "kqueue" if util::LIBKQUEUE => vec![],
+        Kind::Epoll => vec![],
+        Kind::Kqueue if quirks.libkqueue => vec![],
         // Only the new WRITE filter watches the new socket.
-        "kqueue" => vec![(fd, Events::WRITE)],
+        Kind::Kqueue => vec![(fd, Events::WRITE)],
         _ => vec![(fd, Events::READ)],
     };
     assert_eq!(
         ready(&mut sel),
         Ok(expected),
-        "{backend}: select after that modify"
+        "{backend:?}: select after that modify"
     );
 
     // Unregister cleans up everywhere; the new socket can then be registered.
@@ -351,14 +353,14 @@ fn close_without_unregister<S: Selector<RawFd, u8>>(new: impl Fn() -> Result<S>)
     assert_eq!(
         removed.map(|(f, _, d)| (f, d)),
         Ok((fd, 8)),
-        "{backend}: unregister"
+        "{backend:?}: unregister"
     );
     assert!(sel.get_map().is_empty());
-    assert_eq!(ready(&mut sel), Ok(vec![]), "{backend}: nothing left");
+    assert_eq!(ready(&mut sel), Ok(vec![]), "{backend:?}: nothing left");
     sel.register(fd, Events::READ, 10).unwrap();
     assert_eq!(
         ready(&mut sel),
         Ok(vec![(fd, Events::READ)]),
-        "{backend}: the new socket"
+        "{backend:?}: the new socket"
     );
 }

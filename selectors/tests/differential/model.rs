@@ -8,7 +8,7 @@ use std::os::fd::RawFd;
 use selectors::Events;
 
 use crate::program::{How, Kind};
-use crate::util::{self, Fail};
+use crate::util::{Fail, Kind as Backend, Quirks};
 
 /// Writes queued towards one end before further writes are skipped: keeps
 /// every socket far below its send-buffer limit and every pipe far from full,
@@ -35,19 +35,14 @@ pub enum Flavour {
     Kqueue,
 }
 
-/// Built on libkqueue (`--cfg selectors_libkqueue`), whose kqueue differs
-/// from a kernel's where a registered descriptor is closed: see
-/// [`Model::modify`].
-pub const LIBKQUEUE: bool = util::LIBKQUEUE;
-
 impl Flavour {
-    pub fn of(backend: &str) -> Flavour {
-        match backend {
-            "epoll" => Flavour::Epoll,
-            "poll" => Flavour::Poll,
-            "select" => Flavour::Select,
-            "kqueue" => Flavour::Kqueue,
-            other => panic!("no model flavour for backend {other:?}: add one to Flavour::of"),
+    pub fn of(quirks: Quirks) -> Flavour {
+        match quirks.kind {
+            Backend::Epoll => Flavour::Epoll,
+            Backend::Poll => Flavour::Poll,
+            Backend::Select => Flavour::Select,
+            Backend::Kqueue => Flavour::Kqueue,
+            other => panic!("no model flavour for {other:?}: add one to Flavour::of"),
         }
     }
 
@@ -132,6 +127,10 @@ pub type KeySnap = (RawFd, Events, u8);
 
 pub struct Model {
     flavour: Flavour,
+    /// Built on libkqueue (`--cfg selectors_libkqueue`), whose kqueue
+    /// differs from a kernel's where a registered descriptor is closed: see
+    /// [`Model::modify`].
+    libkqueue: bool,
     slots: Vec<SlotModel>,
     /// In registration order.
     pub keys: Vec<KeyModel>,
@@ -144,9 +143,11 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn new(flavour: Flavour) -> Model {
+    /// The model of the backend `quirks` describe.
+    pub fn new(quirks: Quirks) -> Model {
         Model {
-            flavour,
+            flavour: Flavour::of(quirks),
+            libkqueue: quirks.libkqueue,
             slots: Vec::new(),
             keys: Vec::new(),
             closed: false,
@@ -316,7 +317,9 @@ impl Model {
                 // epoll never added: ENOENT, as for epoll. (A kernel kqueue
                 // dropped the stranded filter on close, and adds the new one
                 // to the new file.)
-                (Some(owner), Flavour::Kqueue) if LIBKQUEUE && self.end(owner).file != key.file => {
+                (Some(owner), Flavour::Kqueue)
+                    if self.libkqueue && self.end(owner).file != key.file =>
+                {
                     return Err(Fail::Os(libc::ENOENT));
                 }
                 _ => {}
@@ -384,7 +387,7 @@ impl Model {
                 ready.push((key.fd, ev));
             }
         }
-        if self.flavour == Flavour::Kqueue && LIBKQUEUE {
+        if self.flavour == Flavour::Kqueue && self.libkqueue {
             // libkqueue deviation: for a socket that epoll reports with
             // EPOLLERR, it reads the error into the entry's `fflags` with
             // getsockopt(SO_ERROR), which clears it: the reset is consumed

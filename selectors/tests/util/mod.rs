@@ -15,7 +15,7 @@
 //! readiness rules), so kqueue joins them only as libkqueue's emulation:
 //! built with `--cfg selectors_libkqueue` (`cargo xtask ci` does, in its
 //! libkqueue stage), each test also runs as `kqueue::name`.
-#![allow(dead_code, unused_macros)]
+#![allow(dead_code, unused_imports, unused_macros)]
 
 use std::fs::File;
 use std::io;
@@ -31,6 +31,7 @@ use selectors::{
     Selector,
 };
 pub use selectors_core::conformance::{is_open, socketpair};
+pub use selectors_core::conformance::{open, Kind, Quirks};
 
 pub fn new_epoll<F: FileObject, T>() -> Result<EpollSelector<F, T>> {
     EpollSelector::new()
@@ -89,11 +90,6 @@ pub fn await_fds(expected: &[RawFd], asynchronous: bool) -> Vec<RawFd> {
     }
 }
 
-/// Whether `KqueueSelector` runs on libkqueue's emulation (over epoll), not
-/// on a kernel kqueue: where the two differ, the tests expect what
-/// libkqueue does, next to a comment naming the deviation.
-pub const LIBKQUEUE: bool = cfg!(all(target_os = "linux", selectors_libkqueue));
-
 pub fn new_default<F: FileObject, T>() -> Result<DefaultSelector<F, T>> {
     DefaultSelector::new()
 }
@@ -104,22 +100,36 @@ pub fn new_boxed<F: FileObject + 'static, T: 'static>() -> Result<Box<dyn Select
     Ok(Box::new(DefaultSelector::<F, T>::new()?))
 }
 
+/// The documented differences of the backend `DefaultSelector` is here.
+pub const DEFAULT: Quirks = Quirks::of(DefaultSelector::<RawFd, ()>::BACKEND);
+
 /// Instantiates each generic test `fn name<S: Selector<..>>(new: impl Fn()
-/// -> Result<S>)` once per backend of this host, as `backend::name`.
+/// -> Result<S>, quirks: Quirks)` once per backend of this host, as
+/// `backend::name`, with that backend's [`Quirks`].
 ///
 /// Adding a backend is one line here (plus its `new_*` constructor above).
 /// kqueue is there under `--cfg selectors_libkqueue` (see the module docs).
 macro_rules! per_backend {
     ($($test:ident),+ $(,)?) => {
-        selectors_core::instantiate_tests!(epoll, [super], $crate::util::new_epoll; $($test),+);
-        selectors_core::instantiate_tests!(poll, [super], $crate::util::new_poll; $($test),+);
-        selectors_core::instantiate_tests!(select, [super], $crate::util::new_select; $($test),+);
-        #[cfg(all(target_os = "linux", selectors_libkqueue))]
-        selectors_core::instantiate_tests!(kqueue, [super], $crate::util::new_kqueue; $($test),+);
         selectors_core::instantiate_tests!(
-            default_selector, [super], $crate::util::new_default; $($test),+
+            epoll, [super], $crate::util::new_epoll, $crate::util::Quirks::EPOLL; $($test),+
         );
-        selectors_core::instantiate_tests!(boxed_dyn, [super], $crate::util::new_boxed; $($test),+);
+        selectors_core::instantiate_tests!(
+            poll, [super], $crate::util::new_poll, $crate::util::Quirks::POLL; $($test),+
+        );
+        selectors_core::instantiate_tests!(
+            select, [super], $crate::util::new_select, $crate::util::Quirks::SELECT; $($test),+
+        );
+        #[cfg(all(target_os = "linux", selectors_libkqueue))]
+        selectors_core::instantiate_tests!(
+            kqueue, [super], $crate::util::new_kqueue, $crate::util::Quirks::KQUEUE; $($test),+
+        );
+        selectors_core::instantiate_tests!(
+            default_selector, [super], $crate::util::new_default, $crate::util::DEFAULT; $($test),+
+        );
+        selectors_core::instantiate_tests!(
+            boxed_dyn, [super], $crate::util::new_boxed, $crate::util::DEFAULT; $($test),+
+        );
     };
 }
 
