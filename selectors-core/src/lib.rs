@@ -8,10 +8,11 @@
 //! [`sys`], the cross-thread [`Waker`], and [`BaseSelector`], the one
 //! implementation of the trait, generic over a backend's [`Poller`].
 //!
-//! Users normally depend on the `selectors` facade, or on one backend crate
-//! (`selectors-epoll`, `selectors-poll`, …), which re-export all of this.
+//! Users normally depend on the facade (the `selectors-rs` package, whose
+//! library is `selectors`), or on one backend crate (`selectors-epoll`,
+//! `selectors-poll`, …), which re-export all of this.
 //!
-//! [`selectors`]: https://docs.rs/selectors
+//! [`selectors`]: https://docs.rs/selectors-rs
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod base;

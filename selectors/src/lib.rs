@@ -1,6 +1,14 @@
 //! Python's [`selectors`](https://docs.python.org/3/library/selectors.html)
 //! module for Rust: high-level, level-triggered I/O readiness multiplexing.
 //!
+//! The package is `selectors-rs` on crates.io (the `selectors` package there
+//! is another project); the library it provides is `selectors`:
+//!
+//! ```toml
+//! [dependencies]
+//! selectors-rs = "0.1"
+//! ```
+//!
 //! Register file objects with the events to watch ([`EVENT_READ`],
 //! [`EVENT_WRITE`]) and any data; [`select`](Selector::select) waits until
 //! some are ready and returns their keys. Every backend Python has is here,
@@ -190,6 +198,14 @@
 //! assert_eq!(sel.backend(), "select");
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! # Minimum supported Rust version
+//!
+//! Rust 1.80. It is raised only in a release that bumps the minor version
+//! (0.1 → 0.2 while the major version is 0), never in a patch release, only
+//! to a Rust that has been stable for at least six months, and every raise
+//! is noted in the changelog.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub use selectors_core::*;
@@ -200,6 +216,7 @@ pub use selectors_poll::{Poll, PollSelector};
 pub use selectors_select::{Select, SelectSelector};
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg_attr(docsrs, doc(cfg(any(target_os = "linux", target_os = "android"))))]
 pub use selectors_epoll::{Epoll, EpollSelector};
 
 #[cfg(any(
@@ -210,9 +227,20 @@ pub use selectors_epoll::{Epoll, EpollSelector};
     target_os = "dragonfly",
     all(target_os = "linux", selectors_libkqueue)
 ))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    )))
+)]
 pub use selectors_kqueue::{Kqueue, KqueueSelector};
 
 #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+#[cfg_attr(docsrs, doc(cfg(any(target_os = "illumos", target_os = "solaris"))))]
 pub use selectors_devpoll::{Devpoll, DevpollSelector};
 
 cfg_if::cfg_if! {
@@ -275,7 +303,9 @@ static_assertions::assert_type_eq_all!(DefaultSelector, PollSelector);
 #[cfg(selectors_force_select)]
 static_assertions::assert_type_eq_all!(DefaultSelector, SelectSelector);
 
-/// The README's examples, compiled and run as doctests.
+/// This package's README (what crates.io shows), its examples compiled and
+/// run as doctests. The workspace's README repeats its Rust examples
+/// verbatim (`cargo xtask ci` checks that they agree).
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

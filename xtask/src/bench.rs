@@ -1,8 +1,9 @@
-//! `cargo xtask bench`: the side-by-side benchmark (issue 5).
+//! `cargo xtask bench`: the side-by-side benchmark.
 //!
-//! Builds `selectors/benches/compare` in release (the `bench` profile) and
-//! runs it; the peers (mio, polling) are dev-dependencies of that bench only,
-//! and the CPython side is a stdlib-only script it drives.
+//! Builds `selectors/benches/compare` (the unpublished `selectors-bench`
+//! package) in release (the `bench` profile) and runs it; the peers (mio,
+//! polling) are dependencies of that package only, and the CPython side is
+//! a stdlib-only script it drives.
 
 use std::process::Command;
 
@@ -14,7 +15,7 @@ cargo xtask bench [--quick] [--json FILE] [--plot FILE.svg] [-- BENCH-ARGS...]
 Runs every workload (pingpong, chain, idle, many_ready, churn) on every
 implementation (default, epoll, dyn, poll, select, raw-epoll, raw-poll,
 raw-select, mio, polling, cpython), interleaved over several rounds, and
-prints medians, ratios and the goals of issue 5.
+prints medians, ratios and the performance goals.
 
   --quick          under two minutes on 2 cores (fewer rounds and sizes)
   --json FILE      the medians as [{\"workload\", \"n\", \"impl\", \"ns_per_op\"}, ...]
@@ -40,8 +41,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 let value = args
                     .next()
                     .ok_or_else(|| format!("`{arg}` needs a file name"))?;
-                // The bench runs in `selectors/`: hand it an absolute path,
-                // relative to where the task was started.
+                // The bench runs in `selectors/benches/compare/`: hand it
+                // an absolute path, relative to where the task was started.
                 let path = std::env::current_dir()
                     .map_err(|e| format!("no current directory: {e}"))?
                     .join(value);
@@ -55,7 +56,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     ensure_python();
     run(cargo()
-        .args(["bench", "-p", "selectors", "--bench", "compare", "--"])
+        .args(["bench", "-p", "selectors-bench", "--bench", "compare", "--"])
         .args(&forward))
 }
 

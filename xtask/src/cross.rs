@@ -244,7 +244,7 @@ fn libkqueue() -> Result<(), String> {
         }
         reliability.env("LD_LIBRARY_PATH", path);
     }
-    reliability.args(["test", "-p", "selectors"]);
+    reliability.args(["test", "-p", "selectors-rs"]);
     for test in ["differential", "bad_input", "scale", "signals_and_time"] {
         reliability.args(["--test", test]);
     }

@@ -86,7 +86,7 @@ pub fn soak(args: &[String]) -> Result<(), String> {
             "test",
             "--release",
             "--package",
-            "selectors",
+            "selectors-rs",
             "--test",
             "differential",
         ])
@@ -96,7 +96,7 @@ pub fn soak(args: &[String]) -> Result<(), String> {
             "test",
             "--release",
             "--package",
-            "selectors",
+            "selectors-rs",
             "--test",
             "signals_and_time",
             "signal_storm",

@@ -7,7 +7,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use crate::workloads::{Clock, Plan, Workload};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/cpython_bench.py");
+// This package is `selectors/benches/compare`; the script is beside it.
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../cpython_bench.py");
 
 /// The running script.
 pub struct Cpython {

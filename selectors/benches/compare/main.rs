@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: our selectors side by side with the raw syscalls,
-//! mio, polling and CPython, on the workloads of issue 5.
+//! mio, polling and CPython, on five workloads (pingpong, chain, idle,
+//! many_ready, churn).
 //!
 //! Each (workload, n) gets its own descriptors; then, for several rounds,
 //! every implementation takes one sample in turn (the order rotates each
@@ -8,8 +9,8 @@
 //! median of the per-round ratios, so slow drift on a shared machine cancels.
 //!
 //! ```text
-//! cargo bench -p selectors --bench compare -- [--quick] [--json FILE] [--plot FILE.svg]
-//!                                            [--only WORKLOAD[,WORKLOAD…]] [--rounds N]
+//! cargo bench -p selectors-bench --bench compare -- [--quick] [--json FILE] [--plot FILE.svg]
+//!                                                  [--only WORKLOAD[,WORKLOAD…]] [--rounds N]
 //! ```
 //!
 //! Linux only: it sets epoll, mio and polling side by side (on other
