@@ -132,6 +132,53 @@ fn a_client_that_half_closes_gets_all_its_bytes_then_eof() {
     expect_noise(&stream, SEED, CHUNKS).unwrap();
 }
 
+/// The budget is the server's, not a client's: while a client that does not
+/// read holds all of it, no other client is read from (a new one's bytes
+/// wait in the kernel); once it reads its echo, everyone is served again.
+#[test]
+fn a_spent_budget_pauses_every_client_until_it_drains() {
+    const SEED: u64 = 4000;
+    const BUDGET: usize = 256 * 1024;
+    // Far more than the budget plus the shrunken kernel buffers.
+    const CHUNKS: usize = 4 * MAX_PENDING / CHUNK;
+    const STALL_WAIT: Duration = Duration::from_millis(300);
+    const NO_ECHO_WAIT: Duration = Duration::from_millis(500);
+
+    let listener = bind();
+    shrink_buffers(&listener);
+    let addr = spawn_server_with_budget(listener, BUDGET);
+    let hog = connect(addr).unwrap();
+    shrink_buffers(&hog);
+
+    let sent = AtomicUsize::new(0);
+    thread::scope(|s| {
+        let writer = s.spawn(|| send_noise(&hog, SEED, CHUNKS, &sent));
+        // Wait for the writer to stall: the server holds the whole budget.
+        let mut last = usize::MAX;
+        while sent.load(Ordering::Relaxed) != last {
+            last = sent.load(Ordering::Relaxed);
+            thread::sleep(STALL_WAIT);
+        }
+        assert!(last < CHUNKS * CHUNK, "the writer never stalled");
+
+        let mut other = connect(addr).unwrap();
+        other.write_all(b"hello").unwrap();
+        other.set_read_timeout(Some(NO_ECHO_WAIT)).unwrap();
+        let mut echo = [0; 5];
+        let early = other.read(&mut echo);
+        assert!(
+            matches!(&early, Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)),
+            "a client was read from while the budget was spent: {early:?}"
+        );
+
+        expect_noise(&hog, SEED, CHUNKS).expect("the hog's echo");
+        writer.join().expect("writer panicked").expect("writer");
+        other.set_read_timeout(Some(TIMEOUT)).unwrap();
+        other.read_exact(&mut echo).unwrap();
+        assert_eq!(&echo, b"hello");
+    });
+}
+
 #[test]
 fn clients_that_reset_or_vanish_mid_transfer_do_not_disturb_others() {
     const SEED: u64 = 3000;
@@ -328,8 +375,13 @@ fn bind() -> TcpListener {
 /// Serves `listener` on a background thread, for the rest of the process;
 /// returns its address.
 fn spawn_server(listener: TcpListener) -> SocketAddr {
+    spawn_server_with_budget(listener, MAX_BUFFERED)
+}
+
+/// As [`spawn_server`], the server holding at most `budget` bytes.
+fn spawn_server_with_budget(listener: TcpListener, budget: usize) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
-    let server = EchoServer::new(listener, MAX_BUFFERED).expect("echo server");
+    let server = EchoServer::new(listener, budget).expect("echo server");
     thread::spawn(move || server.run().expect("echo server failed"));
     addr
 }
