@@ -152,9 +152,10 @@
 //! a `Vec` the caller owns, so the selector is free to change while the list
 //! is walked.
 //!
-//! `examples/echo_server.rs` is the complete version: per-connection output
-//! buffers, WRITE interest while they drain, and clean handling of clients
-//! that disconnect, reset or half-close.
+//! `examples/echo_server/` is a complete server: per-connection output
+//! buffers under a global cap, WRITE interest while they drain, clean
+//! handling of clients that disconnect, reset or half-close, accept errors
+//! and descriptor exhaustion survived, and one selector per thread.
 //!
 //! # Waking a blocked `select`
 //!

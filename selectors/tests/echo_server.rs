@@ -1,14 +1,24 @@
-//! The echo server example, over real sockets on 127.0.0.1: hundreds of
-//! clients at once, a client that reads late, one that half-closes, and
-//! clients that reset or vanish in the middle of a transfer.
+//! The echo server example, over real sockets on 127.0.0.1.
 //!
-//! Every client sends its own pseudo-random byte stream and checks the echo
-//! byte for byte, then end-of-file. Every socket has a timeout, so a server
-//! bug fails a test instead of hanging it.
+//! In this process (its `server` module on a thread): hundreds of clients
+//! at once, a client that reads late, one that half-closes, and clients that
+//! reset or vanish in the middle of a transfer. Every client sends its own
+//! pseudo-random byte stream and checks the echo byte for byte, then
+//! end-of-file.
+//!
+//! As an operator runs it (the example binary, as a child process; Linux
+//! only, for `/proc`): see the [`operator`] module.
+//!
+//! Every socket has a timeout, so a server bug fails a test instead of
+//! hanging it.
 
-#[allow(dead_code)] // `main`, and what only `main` uses
-#[path = "../examples/echo_server.rs"]
-mod echo_server;
+#[allow(dead_code)] // what only the example's `main` uses
+#[path = "../examples/echo_server/server.rs"]
+mod server;
+
+#[cfg(target_os = "linux")]
+#[path = "echo_server/operator.rs"]
+mod operator;
 
 use std::io::{self, Read, Write};
 use std::mem;
@@ -20,7 +30,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
-use echo_server::{EchoServer, MAX_PENDING};
+use server::{EchoServer, MAX_PENDING};
 
 /// The longest any one connect, read or write may take before a test fails.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +40,9 @@ const CHUNK: usize = 64 * 1024;
 
 /// What tests that shrink socket buffers ask for (Linux doubles it).
 const SMALL_BUFFER: libc::c_int = 64 * 1024;
+
+/// The server's budget in these tests: more than all their clients hold.
+const MAX_BUFFERED: usize = 1 << 30;
 
 #[test]
 fn hundreds_of_concurrent_clients_each_get_their_own_bytes_back() {
@@ -119,6 +132,53 @@ fn a_client_that_half_closes_gets_all_its_bytes_then_eof() {
     expect_noise(&stream, SEED, CHUNKS).unwrap();
 }
 
+/// The budget is the server's, not a client's: while a client that does not
+/// read holds all of it, no other client is read from (a new one's bytes
+/// wait in the kernel); once it reads its echo, everyone is served again.
+#[test]
+fn a_spent_budget_pauses_every_client_until_it_drains() {
+    const SEED: u64 = 4000;
+    const BUDGET: usize = 256 * 1024;
+    // Far more than the budget plus the shrunken kernel buffers.
+    const CHUNKS: usize = 4 * MAX_PENDING / CHUNK;
+    const STALL_WAIT: Duration = Duration::from_millis(300);
+    const NO_ECHO_WAIT: Duration = Duration::from_millis(500);
+
+    let listener = bind();
+    shrink_buffers(&listener);
+    let addr = spawn_server_with_budget(listener, BUDGET);
+    let hog = connect(addr).unwrap();
+    shrink_buffers(&hog);
+
+    let sent = AtomicUsize::new(0);
+    thread::scope(|s| {
+        let writer = s.spawn(|| send_noise(&hog, SEED, CHUNKS, &sent));
+        // Wait for the writer to stall: the server holds the whole budget.
+        let mut last = usize::MAX;
+        while sent.load(Ordering::Relaxed) != last {
+            last = sent.load(Ordering::Relaxed);
+            thread::sleep(STALL_WAIT);
+        }
+        assert!(last < CHUNKS * CHUNK, "the writer never stalled");
+
+        let mut other = connect(addr).unwrap();
+        other.write_all(b"hello").unwrap();
+        other.set_read_timeout(Some(NO_ECHO_WAIT)).unwrap();
+        let mut echo = [0; 5];
+        let early = other.read(&mut echo);
+        assert!(
+            matches!(&early, Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)),
+            "a client was read from while the budget was spent: {early:?}"
+        );
+
+        expect_noise(&hog, SEED, CHUNKS).expect("the hog's echo");
+        writer.join().expect("writer panicked").expect("writer");
+        other.set_read_timeout(Some(TIMEOUT)).unwrap();
+        other.read_exact(&mut echo).unwrap();
+        assert_eq!(&echo, b"hello");
+    });
+}
+
 #[test]
 fn clients_that_reset_or_vanish_mid_transfer_do_not_disturb_others() {
     const SEED: u64 = 3000;
@@ -174,52 +234,6 @@ enum Exit {
 impl Exit {
     /// Every way, for rude clients to take turns.
     const ALL: [Exit; 3] = [Exit::Reset, Exit::CloseUnread, Exit::Vanish];
-}
-
-/// Ctrl-C, for real: `SIGINT` to this process, handled by the example's own
-/// handler, which wakes the server; it closes every connection (clients see
-/// end-of-file) and reports how many clients it served.
-#[test]
-fn ctrl_c_stops_the_server_and_closes_every_connection() {
-    const CLIENTS: usize = 3;
-
-    let listener = bind();
-    let addr = listener.local_addr().unwrap();
-    let mut server = EchoServer::new(listener).expect("echo server");
-    echo_server::stop_on_ctrl_c(server.waker().unwrap()).unwrap();
-    let (stats_tx, stats_rx) = mpsc::channel();
-    thread::spawn(move || stats_tx.send(server.run()));
-
-    let clients: Vec<TcpStream> = (0..CLIENTS)
-        .map(|i| {
-            let mut stream = connect(addr).unwrap();
-            // A round trip: the server has accepted and registered it.
-            let message = [i as u8; 3];
-            stream.write_all(&message).unwrap();
-            let mut echo = [0; 3];
-            stream.read_exact(&mut echo).unwrap();
-            assert_eq!(echo, message);
-            stream
-        })
-        .collect();
-
-    // SAFETY: sends SIGINT to this process; the example's handler is
-    // installed above, so the default action (exit) does not apply.
-    assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGINT) }, 0);
-    let stats = match stats_rx.recv_timeout(TIMEOUT) {
-        Ok(result) => result.expect("the server stopped cleanly"),
-        Err(err) => panic!("the server did not stop: {err}"),
-    };
-    assert_eq!(
-        stats,
-        echo_server::Stats {
-            served: CLIENTS as u64,
-            closed_at_stop: CLIENTS,
-        }
-    );
-    for mut client in clients {
-        assert_eq!(client.read(&mut [0; 1]).unwrap(), 0, "end-of-file");
-    }
 }
 
 /// A client that sends half a megabyte and leaves by `exit` while the server
@@ -361,8 +375,13 @@ fn bind() -> TcpListener {
 /// Serves `listener` on a background thread, for the rest of the process;
 /// returns its address.
 fn spawn_server(listener: TcpListener) -> SocketAddr {
+    spawn_server_with_budget(listener, MAX_BUFFERED)
+}
+
+/// As [`spawn_server`], the server holding at most `budget` bytes.
+fn spawn_server_with_budget(listener: TcpListener, budget: usize) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
-    let server = EchoServer::new(listener).expect("echo server");
+    let server = EchoServer::new(listener, budget).expect("echo server");
     thread::spawn(move || server.run().expect("echo server failed"));
     addr
 }

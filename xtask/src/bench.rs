@@ -5,7 +5,7 @@
 //! polling) are dependencies of that package only, and the CPython side is
 //! a stdlib-only script it drives.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::{cargo, run};
 
@@ -15,7 +15,10 @@ cargo xtask bench [--quick] [--json FILE] [--plot FILE.svg] [-- BENCH-ARGS...]
 Runs every workload (pingpong, chain, idle, many_ready, churn) on every
 implementation (default, epoll, dyn, poll, select, raw-epoll, raw-poll,
 raw-select, mio, polling, cpython), interleaved over several rounds, and
-prints medians, ratios and the performance goals.
+prints medians, ratios and the performance goals. Then the echo workload:
+the echo_server example (built here in release) as a child process against
+the same server on raw epoll and on mio, for 1, 64 and 1000 clients
+(`-- --only echo` runs it alone).
 
   --quick          under two minutes on 2 cores (fewer rounds and sizes)
   --json FILE      the medians as [{\"workload\", \"n\", \"impl\", \"ns_per_op\"}, ...]
@@ -55,6 +58,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
         }
     }
     ensure_python();
+    let echo_server = build_echo_server()?;
+    forward.extend(["--echo-bin".to_string(), echo_server]);
     run(cargo()
         .args(["bench", "-p", "selectors-bench", "--bench", "compare", "--"])
         .args(&forward))
@@ -88,4 +93,43 @@ fn ensure_python() {
         }
     }
     println!("xtask bench: `{python}` not found; the CPython column will be skipped");
+}
+
+/// Builds the echo server example in release (the bench profile's settings)
+/// and returns the path of its binary, for the echo workload.
+fn build_echo_server() -> Result<String, String> {
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "selectors-rs",
+        "--example",
+        "echo_server",
+        "--message-format=json-render-diagnostics",
+    ]);
+    println!("\n==> cargo build --release -p selectors-rs --example echo_server");
+    let out = build
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not run cargo build: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building the echo_server example failed ({})",
+            out.status
+        ));
+    }
+    // One JSON message per line; the example's artifact names its binary.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| {
+            line.contains("\"reason\":\"compiler-artifact\"")
+                && line.contains("\"kind\":[\"example\"]")
+                && line.contains("\"name\":\"echo_server\"")
+        })
+        .find_map(|line| {
+            let rest = line.split("\"executable\":\"").nth(1)?;
+            Some(rest.split('"').next()?.to_string())
+        })
+        .ok_or_else(|| "cargo did not say where the echo_server example is".to_string())
 }

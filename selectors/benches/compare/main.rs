@@ -23,6 +23,10 @@ mod cpython;
 #[cfg(target_os = "linux")]
 mod drivers;
 #[cfg(target_os = "linux")]
+mod echo;
+#[cfg(target_os = "linux")]
+mod echo_servers;
+#[cfg(target_os = "linux")]
 mod fixture;
 #[cfg(target_os = "linux")]
 mod memory;

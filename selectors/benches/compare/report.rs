@@ -1,4 +1,4 @@
-//! Medians, ratios, the goals of issue 5, and the table and JSON output.
+//! Medians, ratios, the performance goals, and the table and JSON output.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};

@@ -11,7 +11,7 @@ use crate::cpython::Cpython;
 use crate::drivers::{Mio, Ours, Polling, RawEpoll, RawPoll, RawSelect};
 use crate::fixture::Fixture;
 use crate::workloads::{Clock, Plan, Workload};
-use crate::{fixture, memory, report, svg, workloads};
+use crate::{echo, echo_servers, fixture, memory, report, svg, workloads};
 
 #[global_allocator]
 static ALLOCATOR: crate::alloc::Counting = crate::alloc::Counting;
@@ -111,6 +111,8 @@ struct Options {
     clock: Clock,
     settle: Duration,
     profile: Option<(String, String, usize, u64)>,
+    /// The echo server example's binary, for the `echo` workload.
+    echo_bin: Option<String>,
     /// No argument at all: `cargo test --all-targets` runs bench binaries
     /// that way, so do every workload once, small and fast, as a test.
     smoke: bool,
@@ -119,7 +121,7 @@ struct Options {
 const USAGE: &str = "\
 compare [--quick] [--json FILE] [--plot FILE.svg] [--only WORKLOAD,...] [--impls IMPL,...]
         [--rounds N] [--target-ms MS] [--samples] [--wall]
-        [--settle-ms MS] [--profile IMPL WORKLOAD N OPS]
+        [--settle-ms MS] [--profile IMPL WORKLOAD N OPS] [--echo-bin PATH]
 
   (none)       a smoke run: every workload once, small (what `cargo test
                --all-targets` does with a bench binary); `cargo bench` passes
@@ -127,7 +129,8 @@ compare [--quick] [--json FILE] [--plot FILE.svg] [--only WORKLOAD,...] [--impls
   --quick      fewer rounds, shorter samples, fewer idle sizes (under two minutes)
   --json FILE  write [{\"workload\", \"n\", \"impl\", \"ns_per_op\"}, ...] (medians)
   --plot FILE  draw the idle workload (cost against n) as SVG
-  --only LIST  run only these workloads (pingpong, chain, idle, many_ready, churn)
+  --only LIST  run only these workloads (pingpong, chain, idle, many_ready, churn,
+               echo)
   --impls LIST run only these implementations
   --rounds N   rounds per (workload, n)
   --target-ms  the timed part of each sample
@@ -137,6 +140,10 @@ compare [--quick] [--json FILE] [--plot FILE.svg] [--only WORKLOAD,...] [--impls
   --profile IMPL WORKLOAD N OPS
                run OPS operations of one cell, untimed and without warm-up, for
                `valgrind --tool=callgrind` or `perf record`
+  --echo-bin PATH
+               the echo server example's binary (`cargo xtask bench` builds it
+               and passes this): the echo workload runs it against the same
+               server on raw epoll and on mio; without it, echo is skipped
 ";
 
 fn parse_args() -> Result<Options, String> {
@@ -152,6 +159,7 @@ fn parse_args() -> Result<Options, String> {
         clock: Clock::Cpu,
         settle: Duration::from_millis(2),
         profile: None,
+        echo_bin: None,
         smoke: true,
     };
     let mut args = std::env::args().skip(1);
@@ -197,6 +205,7 @@ fn parse_args() -> Result<Options, String> {
                 options.settle = Duration::from_millis(ms);
             }
             "--wall" => options.clock = Clock::Wall,
+            "--echo-bin" => options.echo_bin = Some(value("--echo-bin")?),
             // `cargo bench` passes this to every bench binary; `cargo test
             // --all-targets` runs it with no argument at all.
             "--bench" => options.smoke = false,
@@ -235,6 +244,14 @@ pub struct Extras {
 
 /// Parses the command line and runs the benchmark.
 pub fn main() {
+    // This binary re-executed as a peer server of the echo workload.
+    if let Some(result) = echo_servers::main_if_asked() {
+        if let Err(err) = result {
+            eprintln!("compare --echo-server: {err}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let options = match parse_args() {
         Ok(options) => options,
         Err(message) => {
@@ -374,6 +391,7 @@ fn run(options: &Options) -> io::Result<()> {
     }
 
     report::print(&mut io::stdout(), &cells, &impls, &extras, &notes)?;
+    run_echo(options)?;
     println!(
         "\n(total {:.0} s, {} rounds, {} ms per sample)",
         started.elapsed().as_secs_f64(),
@@ -472,4 +490,26 @@ fn measure_extras(impls: &[Impl], cpython: Option<&mut Cpython>) -> io::Result<E
         bytes,
         bytes_n,
     })
+}
+
+/// The `echo` workload, when asked for (every full run, or `--only echo`)
+/// and given the example's binary.
+fn run_echo(options: &Options) -> io::Result<()> {
+    let wanted = match &options.only {
+        Some(only) => only.iter().any(|w| w == "echo"),
+        None => !options.smoke,
+    };
+    if !wanted {
+        return Ok(());
+    }
+    let Some(bin) = &options.echo_bin else {
+        println!(
+            "\necho: skipped (no --echo-bin; `cargo xtask bench` builds the example and passes it)"
+        );
+        return Ok(());
+    };
+    let plan = echo::Plan::new(options.quick, options.rounds, options.clock);
+    let bin = std::path::Path::new(bin);
+    let cells = echo::run(bin, &plan)?;
+    echo::print(&mut io::stdout(), &cells, &plan, bin)
 }

@@ -1,0 +1,498 @@
+//! The peers of the echo example in the `echo` workload: the same server
+//! written on raw epoll and on mio, run as child processes of this bench
+//! binary (`compare --echo-server raw-epoll|mio [--max-buffered BYTES]`).
+//!
+//! Same logic as `examples/echo_server/server.rs`, one thread: a 64 KiB read
+//! buffer shared by all connections, the echo written straight back from it
+//! and only what the socket does not take kept, in a per-connection
+//! `VecDeque` of at most 1 MiB that is freed once written out; all
+//! connections together hold at most the budget (64 MiB by default), and a
+//! connection that may not read and has nothing to write waits, unwatched,
+//! for room. `TCP_NODELAY` on every client. They print the example's first
+//! line (`echo server listening on ADDR (…)`) and run until killed.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Per connection, as the example's `MAX_PENDING`.
+const MAX_PENDING: usize = 1 << 20;
+/// As the example's `READ_SIZE`.
+const READ_SIZE: usize = 64 * 1024;
+/// As the example's default `--max-buffered`.
+const DEFAULT_MAX_BUFFERED: usize = 64 << 20;
+
+/// `--echo-server NAME [--max-buffered BYTES]`: runs that server on a free
+/// port of 127.0.0.1 until killed; `None` if the arguments are not that.
+pub fn main_if_asked() -> Option<io::Result<()>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some("--echo-server") {
+        return None;
+    }
+    let name = args.get(1).cloned().unwrap_or_default();
+    let max_buffered = match args.get(2).map(String::as_str) {
+        Some("--max-buffered") => match args.get(3).and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => return Some(Err(io::Error::other("--max-buffered needs a number"))),
+        },
+        _ => DEFAULT_MAX_BUFFERED,
+    };
+    Some(serve(&name, max_buffered))
+}
+
+fn serve(name: &str, max_buffered: usize) -> io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let backend = match name {
+        "raw-epoll" => "raw epoll",
+        "mio" => "mio",
+        other => return Err(io::Error::other(format!("no echo server `{other}`"))),
+    };
+    let _ = writeln!(
+        io::stdout(),
+        "echo server listening on {} (backend: {backend})",
+        listener.local_addr()?
+    );
+    let budget = Budget {
+        held: 0,
+        max: max_buffered.max(1),
+    };
+    match name {
+        "raw-epoll" => RawEpoll::new(listener, budget)?.run(),
+        _ => MioServer::new(listener, budget)?.run(),
+    }
+}
+
+/// Bytes held by all connections, against the maximum.
+struct Budget {
+    held: usize,
+    max: usize,
+}
+
+impl Budget {
+    fn room(&self) -> usize {
+        self.max - self.held
+    }
+
+    /// Parked connections come back once a full read fits.
+    fn may_resume(&self) -> bool {
+        self.room() >= READ_SIZE.min(self.max)
+    }
+}
+
+/// One client's state, as the example's `Connection`.
+struct Conn {
+    stream: TcpStream,
+    pending: VecDeque<u8>,
+    eof: bool,
+}
+
+impl Conn {
+    fn new(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            pending: VecDeque::new(),
+            eof: false,
+        }
+    }
+
+    fn room(&self, budget: &Budget) -> usize {
+        (MAX_PENDING - self.pending.len()).min(budget.room())
+    }
+
+    /// One read of at most what may be buffered; the echo straight back
+    /// when nothing is pending. `Ok(false)`: it would block.
+    fn fill(&mut self, buf: &mut [u8], budget: &mut Budget) -> io::Result<bool> {
+        let len = self.room(budget).min(buf.len());
+        if len == 0 {
+            return Ok(true);
+        }
+        let n = match retry(|| (&self.stream).read(&mut buf[..len]))? {
+            Some(0) => {
+                self.eof = true;
+                return Ok(true);
+            }
+            Some(n) => n,
+            None => return Ok(false),
+        };
+        let mut read = &buf[..n];
+        if self.pending.is_empty() {
+            let written = retry(|| (&self.stream).write(read))?.unwrap_or(0);
+            read = &read[written..];
+        }
+        self.pending.extend(read);
+        budget.held += read.len();
+        Ok(true)
+    }
+
+    /// One vectored write of what is pending; frees the buffer once empty.
+    /// `Ok(false)`: it would block.
+    fn flush(&mut self, budget: &mut Budget) -> io::Result<bool> {
+        if self.pending.is_empty() {
+            return Ok(true);
+        }
+        let (front, back) = self.pending.as_slices();
+        let bufs = [IoSlice::new(front), IoSlice::new(back)];
+        match retry(|| (&self.stream).write_vectored(&bufs))? {
+            Some(written) => {
+                self.pending.drain(..written);
+                budget.held -= written;
+                if self.pending.is_empty() {
+                    self.pending = VecDeque::new();
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Half-closes once everything is written after end-of-file; `true`
+    /// when the connection is done.
+    fn finish(&self) -> io::Result<bool> {
+        if self.eof && self.pending.is_empty() {
+            self.stream.shutdown(Shutdown::Write)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<Option<T>> {
+    loop {
+        match call() {
+            Ok(value) => return Ok(Some(value)),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Accepts what is waiting, non-blocking and `TCP_NODELAY`, onto `out`;
+/// errors other than `WouldBlock` end the round (the bench never runs out
+/// of descriptors).
+fn accept_all(listener: &TcpListener, out: &mut Vec<TcpStream>) {
+    while let Ok((stream, _)) = listener.accept() {
+        if stream.set_nonblocking(true).is_ok() && stream.set_nodelay(true).is_ok() {
+            out.push(stream);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// raw epoll, level-triggered, as the example's selector does it
+
+struct RawEpoll {
+    epfd: OwnedFd,
+    listener: TcpListener,
+    /// By descriptor: the connection and the events it is registered for.
+    conns: Vec<Option<(Conn, u32)>>,
+    registered: usize,
+    events: Vec<libc::epoll_event>,
+    parked: Vec<Conn>,
+    budget: Budget,
+    buf: Box<[u8]>,
+    accepted: Vec<TcpStream>,
+}
+
+impl RawEpoll {
+    fn new(listener: TcpListener, budget: Budget) -> io::Result<RawEpoll> {
+        // SAFETY: plain system call; checked.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor owned by nobody else.
+        let epfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let server = RawEpoll {
+            epfd,
+            listener,
+            conns: Vec::new(),
+            registered: 1,
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; 1],
+            parked: Vec::new(),
+            budget,
+            buf: vec![0; READ_SIZE].into_boxed_slice(),
+            accepted: Vec::new(),
+        };
+        server.ctl(
+            libc::EPOLL_CTL_ADD,
+            server.listener.as_raw_fd(),
+            libc::EPOLLIN as u32,
+        )?;
+        Ok(server)
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32) -> io::Result<()> {
+        let mut event = libc::epoll_event {
+            events,
+            u64: fd as u64,
+        };
+        // SAFETY: `event` is valid for the call; the result is checked.
+        if unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut event) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, conn: Conn, events: u32) -> io::Result<()> {
+        let fd = conn.stream.as_raw_fd();
+        self.ctl(libc::EPOLL_CTL_ADD, fd, events)?;
+        if self.conns.len() <= fd as usize {
+            self.conns.resize_with(fd as usize + 1, || None);
+        }
+        self.conns[fd as usize] = Some((conn, events));
+        self.registered += 1;
+        if self.events.len() < self.registered {
+            self.events
+                .resize(self.registered, libc::epoll_event { events: 0, u64: 0 });
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, fd: RawFd) -> io::Result<Conn> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd, 0)?;
+        self.registered -= 1;
+        let (conn, _) = self.conns[fd as usize].take().expect("registered");
+        Ok(conn)
+    }
+
+    fn run(mut self) -> io::Result<()> {
+        let listener_fd = self.listener.as_raw_fd();
+        loop {
+            // SAFETY: `events` has room for `events.len()` entries.
+            let n = unsafe {
+                libc::epoll_wait(
+                    self.epfd.as_raw_fd(),
+                    self.events.as_mut_ptr(),
+                    self.events.len() as libc::c_int,
+                    -1,
+                )
+            };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err);
+            }
+            for i in 0..n as usize {
+                let event = self.events[i];
+                let fd = event.u64 as RawFd;
+                if fd == listener_fd {
+                    accept_all(&self.listener, &mut self.accepted);
+                    let accepted = std::mem::take(&mut self.accepted);
+                    for stream in accepted {
+                        self.add(Conn::new(stream), libc::EPOLLIN as u32)?;
+                    }
+                    continue;
+                }
+                self.on_ready(fd, event.events)?;
+            }
+            if !self.parked.is_empty() && self.budget.may_resume() {
+                for conn in std::mem::take(&mut self.parked) {
+                    self.add(conn, libc::EPOLLIN as u32)?;
+                }
+            }
+        }
+    }
+
+    fn on_ready(&mut self, fd: RawFd, bits: u32) -> io::Result<()> {
+        let Some(Some((conn, registered))) = self.conns.get_mut(fd as usize) else {
+            return Ok(());
+        };
+        let registered = *registered;
+        // Python's poll-like rule, as the selector applies it: an error or
+        // hang-up is both readable and writable, masked by what is watched.
+        let readable =
+            bits & !(libc::EPOLLOUT as u32) != 0 && registered & libc::EPOLLIN as u32 != 0;
+        let writable =
+            bits & !(libc::EPOLLIN as u32) != 0 && registered & libc::EPOLLOUT as u32 != 0;
+        let result = (|| {
+            if writable {
+                conn.flush(&mut self.budget)?;
+            }
+            if readable {
+                conn.fill(&mut self.buf, &mut self.budget)?;
+            }
+            conn.finish()
+        })();
+        let mut events = 0;
+        if !conn.eof && conn.room(&self.budget) > 0 {
+            events |= libc::EPOLLIN as u32;
+        }
+        if !conn.pending.is_empty() {
+            events |= libc::EPOLLOUT as u32;
+        }
+        match result {
+            Ok(false) if events != 0 => {
+                if events != registered {
+                    self.ctl(libc::EPOLL_CTL_MOD, fd, events)?;
+                    if let Some(Some((_, registered))) = self.conns.get_mut(fd as usize) {
+                        *registered = events;
+                    }
+                }
+            }
+            Ok(false) => {
+                let conn = self.remove(fd)?;
+                self.parked.push(conn);
+            }
+            Ok(true) | Err(_) => {
+                let conn = self.remove(fd)?;
+                self.budget.held -= conn.pending.len();
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// mio, edge-triggered, as its docs teach: read and write until `WouldBlock`
+
+/// The listener's token; connections use their slab index.
+const LISTENER: mio::Token = mio::Token(usize::MAX);
+
+struct MioServer {
+    poll: mio::Poll,
+    listener: mio::net::TcpListener,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    /// Connections that stopped reading for want of budget: driven again
+    /// once there is room (edge-triggered: no event would come for them).
+    paused: Vec<usize>,
+    budget: Budget,
+    buf: Box<[u8]>,
+}
+
+impl MioServer {
+    fn new(listener: TcpListener, budget: Budget) -> io::Result<MioServer> {
+        let poll = mio::Poll::new()?;
+        let mut listener = mio::net::TcpListener::from_std(listener);
+        poll.registry()
+            .register(&mut listener, LISTENER, mio::Interest::READABLE)?;
+        Ok(MioServer {
+            poll,
+            listener,
+            conns: Vec::new(),
+            free: Vec::new(),
+            paused: Vec::new(),
+            budget,
+            buf: vec![0; READ_SIZE].into_boxed_slice(),
+        })
+    }
+
+    fn run(mut self) -> io::Result<()> {
+        let mut events = mio::Events::with_capacity(1024);
+        loop {
+            if let Err(err) = self.poll.poll(&mut events, None) {
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err);
+            }
+            for event in &events {
+                if event.token() == LISTENER {
+                    self.accept()?;
+                } else {
+                    self.drive(event.token().0)?;
+                }
+            }
+            if !self.paused.is_empty() && self.budget.may_resume() {
+                for token in std::mem::take(&mut self.paused) {
+                    self.drive(token)?;
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self) -> io::Result<()> {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(_) => return Ok(()),
+            };
+            if stream.set_nodelay(true).is_err() {
+                continue;
+            }
+            let token = self.free.pop().unwrap_or(self.conns.len());
+            let mut stream = stream;
+            self.poll.registry().register(
+                &mut stream,
+                mio::Token(token),
+                mio::Interest::READABLE | mio::Interest::WRITABLE,
+            )?;
+            // SAFETY: the descriptor moves from mio's stream to std's, which
+            // owns it from here; mio's registration is by descriptor.
+            let std_stream = unsafe { TcpStream::from_raw_fd(into_raw(stream)) };
+            let conn = Conn::new(std_stream);
+            if token == self.conns.len() {
+                self.conns.push(Some(conn));
+            } else {
+                self.conns[token] = Some(conn);
+            }
+        }
+    }
+
+    /// Writes and reads until the socket would block, the buffer is full
+    /// (a writable edge comes back for it), or the budget is spent (then
+    /// the connection waits on `paused`).
+    fn drive(&mut self, token: usize) -> io::Result<()> {
+        let Some(Some(conn)) = self.conns.get_mut(token) else {
+            return Ok(());
+        };
+        let paused = &mut self.paused;
+        let result = (|| -> io::Result<bool> {
+            loop {
+                // Write until empty or the socket is full.
+                let mut write_blocked = false;
+                while !conn.pending.is_empty() {
+                    if !conn.flush(&mut self.budget)? {
+                        write_blocked = true;
+                        break;
+                    }
+                }
+                if conn.eof {
+                    // Done once all is written; else the writable edge
+                    // comes back here.
+                    return if write_blocked {
+                        Ok(false)
+                    } else {
+                        conn.finish()
+                    };
+                }
+                if conn.room(&self.budget) == 0 {
+                    // Its own buffer full: the writable edge comes back.
+                    // The budget spent: it waits for room.
+                    if conn.pending.len() < MAX_PENDING && !paused.contains(&token) {
+                        paused.push(token);
+                    }
+                    return Ok(false);
+                }
+                if !conn.fill(&mut self.buf, &mut self.budget)? {
+                    // Read until it would block: the readable edge comes back.
+                    return Ok(false);
+                }
+            }
+        })();
+        match result {
+            Ok(false) => Ok(()),
+            Ok(true) | Err(_) => {
+                if let Some(conn) = self.conns[token].take() {
+                    self.budget.held -= conn.pending.len();
+                    // mio 1.x deregisters a closed descriptor by itself
+                    // (epoll forgets it on close).
+                    drop(conn);
+                    self.free.push(token);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn into_raw(stream: mio::net::TcpStream) -> RawFd {
+    use std::os::fd::IntoRawFd;
+    stream.into_raw_fd()
+}

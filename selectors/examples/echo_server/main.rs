@@ -1,0 +1,374 @@
+//! A TCP echo server: every byte a client sends comes back to it, in order.
+//!
+//! ```text
+//! cargo run --release --example echo_server -- [--threads N] [--max-buffered SIZE] [ADDR]
+//! ```
+//!
+//! It listens on `ADDR` (default `127.0.0.1:1234`; port 0 picks a free port,
+//! and the address bound is printed) and serves any number of clients at
+//! once, each thread with its own [`DefaultSelector`](selectors::DefaultSelector).
+//! Try it with `nc 127.0.0.1 1234`; `--help` lists the options.
+//!
+//! - [`server`]: one server, one thread, one selector. What it guarantees
+//!   (no byte lost, bounded memory, no `accept` error fatal) is said there.
+//! - [`listen`]: the listening sockets. With `--threads N` every thread has
+//!   its own listener on the same address (`SO_REUSEPORT`), and the kernel
+//!   spreads new connections among them: this is how a program built on a
+//!   selector uses more than one core.
+//! - This file: the command line, Ctrl-C and `SIGTERM` (the handler calls
+//!   [`Waker::wake`], which is async-signal-safe; every thread's loop sees
+//!   its selector woken, closes its connections and returns), and the
+//!   report. Printing never fails the server: a closed stdout is ignored.
+//!
+//! In steady state a thread's loop allocates nothing: the ready list and the
+//! read buffer are reused, and a connection only has a buffer while its
+//! client is slower than its own sending.
+
+mod listen;
+mod server;
+
+use std::env;
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::thread;
+
+use selectors::Waker;
+use server::{EchoServer, Stats};
+
+/// The address to listen on when none is given.
+const DEFAULT_ADDR: &str = "127.0.0.1:1234";
+
+/// What all threads together may buffer when `--max-buffered` is not given:
+/// 64 clients that stopped reading, at [`server::MAX_PENDING`] each.
+const DEFAULT_MAX_BUFFERED: usize = 64 << 20;
+
+/// The most threads `--threads` takes.
+const MAX_THREADS: usize = 1024;
+
+const USAGE: &str = "usage: echo_server [--threads N] [--max-buffered SIZE] [ADDR]";
+
+const HELP: &str = "\
+A TCP echo server: every byte a client sends comes back to it, in order.
+
+Arguments:
+  ADDR                 where to listen (default 127.0.0.1:1234); port 0 picks a
+                       free port, and the address bound is printed
+
+Options:
+  -t, --threads N      serve from N threads (default 1), each with its own
+                       selector and its own listener on ADDR (SO_REUSEPORT):
+                       the kernel spreads clients among them
+  --max-buffered SIZE  stop reading from clients while the server holds SIZE
+                       bytes not yet echoed, until they drain (default 64M;
+                       suffixes K, M, G; split evenly among threads); each
+                       client is also held to 1M
+  -h, --help           this text
+
+Ctrl-C or SIGTERM stops it: every client is closed and a summary printed.";
+
+fn main() -> ExitCode {
+    let options = match parse_args(env::args_os().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            say(format_args!("{USAGE}\n\n{HELP}"));
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            complain(format_args!(
+                "echo_server: {message}\n{USAGE}\n(--help for more)"
+            ));
+            return ExitCode::from(2);
+        }
+    };
+    match serve(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            complain(format_args!("echo_server: {message}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a line on stdout. A write error (a closed pipe: `EPIPE`, since
+/// Rust ignores `SIGPIPE`) is ignored: nobody is reading, and the server's
+/// work does not depend on it. `println!` would panic instead.
+fn say(line: fmt::Arguments<'_>) {
+    let _ = writeln!(io::stdout(), "{line}");
+}
+
+/// As [`say`], on stderr.
+fn complain(line: fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr(), "{line}");
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+struct Options {
+    addr: SocketAddr,
+    threads: usize,
+    max_buffered: usize,
+}
+
+/// Parses the arguments; `Ok(None)` for `--help`.
+///
+/// # Errors
+///
+/// A message naming the argument at fault.
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Option<Options>, String> {
+    let mut addr = None;
+    let mut threads = 1;
+    let mut max_buffered = DEFAULT_MAX_BUFFERED;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let arg = arg
+            .into_string()
+            .map_err(|arg| format!("argument `{}` is not UTF-8", arg.to_string_lossy()))?;
+        // `--flag value` or `--flag=value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || match inline.clone() {
+            Some(value) => Ok(value),
+            None => args
+                .next()
+                .map(|v| v.to_string_lossy().into_owned())
+                .ok_or(format!("{flag} needs a value")),
+        };
+        match flag {
+            "-h" | "--help" => return Ok(None),
+            "-t" | "--threads" => {
+                let n = value()?;
+                threads = match n.parse::<usize>() {
+                    Ok(n) if (1..=MAX_THREADS).contains(&n) => n,
+                    _ => {
+                        return Err(format!(
+                            "{flag} `{n}`: expected a number of threads from 1 to {MAX_THREADS}"
+                        ))
+                    }
+                };
+            }
+            "--max-buffered" => {
+                let size = value()?;
+                max_buffered = parse_size(&size).ok_or(format!(
+                    "--max-buffered `{size}`: expected a size in bytes above 0, \
+                     such as 65536, 512K, 64M or 1G"
+                ))?;
+            }
+            _ if flag.starts_with('-') && flag.len() > 1 => {
+                return Err(format!("unknown option `{arg}`"));
+            }
+            _ if addr.is_some() => return Err(format!("unexpected argument `{arg}`")),
+            _ => addr = Some(arg),
+        }
+    }
+    let addr = addr.as_deref().unwrap_or(DEFAULT_ADDR);
+    let addr = addr
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or(format!(
+            "address `{addr}`: expected HOST:PORT, such as 127.0.0.1:1234 or [::1]:0"
+        ))?;
+    if threads > 1 && listen::spread_option().is_none() {
+        return Err(format!(
+            "--threads {threads}: this OS cannot spread connections among listeners \
+             (no SO_REUSEPORT load balancing); use one thread"
+        ));
+    }
+    Ok(Some(Options {
+        addr,
+        threads,
+        max_buffered,
+    }))
+}
+
+/// `65536`, `512K`, `64M`, `1G` (binary multiples) as bytes; `None` for
+/// anything else, zero, or an overflow.
+fn parse_size(text: &str) -> Option<usize> {
+    let (digits, shift) = match text.as_bytes().last()? {
+        b'K' | b'k' => (&text[..text.len() - 1], 10),
+        b'M' | b'm' => (&text[..text.len() - 1], 20),
+        b'G' | b'g' => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    let n: usize = digits.parse().ok()?;
+    let bytes = n.checked_mul(1 << shift)?;
+    (bytes > 0).then_some(bytes)
+}
+
+/// Binds, serves until stopped, and prints the summary.
+///
+/// # Errors
+///
+/// A message saying what failed: binding, setting up, or a selector.
+fn serve(options: &Options) -> Result<(), String> {
+    let Options {
+        addr,
+        threads,
+        max_buffered,
+    } = *options;
+    let listeners =
+        listen::bind(addr, threads).map_err(|err| format!("cannot listen on {addr}: {err}"))?;
+    let local_addr = listeners[0]
+        .local_addr()
+        .map_err(|err| format!("cannot listen on {addr}: {err}"))?;
+    // Each thread gets an equal share of the budget.
+    let share = (max_buffered / threads).max(1);
+    let mut servers = listeners
+        .into_iter()
+        .map(|listener| EchoServer::new(listener, share))
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(|err| format!("cannot set up a selector: {err}"))?;
+    let wakers = servers
+        .iter_mut()
+        .map(EchoServer::waker)
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(|err| format!("cannot set up a waker: {err}"))?;
+    stop_on_signals(wakers).map_err(|err| format!("cannot handle signals: {err}"))?;
+
+    let backend = servers[0].backend();
+    let threads_note = if threads == 1 {
+        String::new()
+    } else {
+        format!(", {threads} threads")
+    };
+    say(format_args!(
+        "echo server listening on {local_addr} (backend: {backend}{threads_note})"
+    ));
+
+    let results: Vec<io::Result<Stats>> = if threads == 1 {
+        servers.into_iter().map(EchoServer::run).collect()
+    } else {
+        thread::scope(|scope| {
+            let handles: Vec<_> = servers
+                .into_iter()
+                .map(|server| {
+                    scope.spawn(|| {
+                        let result = server.run();
+                        // One thread failing stops them all.
+                        if result.is_err() {
+                            stop_all();
+                        }
+                        result
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err(io::Error::other("the thread panicked")))
+                })
+                .collect()
+        })
+    };
+    report(&results)
+}
+
+/// Prints the summary: clients served (per thread, with several), those
+/// closed at the stop, and `accept`'s errors.
+///
+/// # Errors
+///
+/// The first thread's failure, if any failed.
+fn report(results: &[io::Result<Stats>]) -> Result<(), String> {
+    let stats: Vec<&Stats> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let served: u64 = stats.iter().map(|s| s.served).sum();
+    let closed: usize = stats.iter().map(|s| s.closed_at_stop).sum();
+    let per_thread = if results.len() == 1 {
+        String::new()
+    } else {
+        let counts: Vec<String> = results
+            .iter()
+            .map(|r| r.as_ref().map_or("failed".into(), |s| s.served.to_string()))
+            .collect();
+        format!(", per thread: {}", counts.join(" "))
+    };
+    say(format_args!(
+        "stopped: served {served} clients{per_thread} ({closed} still connected were closed)"
+    ));
+
+    let mut errors: Vec<(i32, u64)> = Vec::new();
+    for (errno, count) in stats.iter().flat_map(|s| &s.accept_errors) {
+        match errors.iter_mut().find(|(e, _)| e == errno) {
+            Some((_, total)) => *total += count,
+            None => errors.push((*errno, *count)),
+        }
+    }
+    let pauses: u64 = stats.iter().map(|s| s.accept_pauses).sum();
+    if errors.is_empty() {
+        say(format_args!("accept errors: none"));
+    } else {
+        let list: Vec<String> = errors
+            .iter()
+            .map(|&(errno, count)| format!("{} {count}", server::errno_name(errno)))
+            .collect();
+        say(format_args!(
+            "accept errors: {}; accepting paused {pauses} times",
+            list.join(", ")
+        ));
+    }
+
+    match results.iter().position(Result::is_err) {
+        None => Ok(()),
+        Some(index) => {
+            let Err(err) = &results[index] else {
+                unreachable!("position found an error");
+            };
+            Err(format!("thread {index} failed: {err}"))
+        }
+    }
+}
+
+/// The wakers of every thread's selector, for the signal handler.
+static STOP: OnceLock<Vec<Waker>> = OnceLock::new();
+
+/// Wakes every thread's selector, so that every server stops.
+fn stop_all() {
+    // Async-signal-safe: `OnceLock::get` is an atomic load, iterating a
+    // slice reads memory, `wake` is an atomic load and one `write(2)`.
+    for waker in STOP.get().into_iter().flatten() {
+        let _ = waker.wake();
+    }
+}
+
+extern "C" fn on_stop_signal(_signal: libc::c_int) {
+    stop_all();
+}
+
+/// Makes `SIGINT` (Ctrl-C) and `SIGTERM` wake every waker of `wakers`.
+///
+/// # Errors
+///
+/// If a handler was installed already, or `sigaction` fails.
+fn stop_on_signals(wakers: Vec<Waker>) -> io::Result<()> {
+    STOP.set(wakers).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "signal handlers installed twice",
+        )
+    })?;
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `sigaction` is plain old data, so all-zero is a valid
+        // value; the handler is an `extern "C" fn(c_int)` doing only
+        // async-signal-safe work; both calls' results are checked.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction =
+                on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            if libc::sigemptyset(&mut action.sa_mask) != 0
+                || libc::sigaction(signal, &action, std::ptr::null_mut()) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
