@@ -72,22 +72,27 @@ fn put<V: Copy>(table: &mut Vec<V>, fd: RawFd, value: V, empty: V) {
 // ---------------------------------------------------------------------------
 // Ours
 
+/// What our selectors hold: the fixture's descriptors, borrowed. An
+/// I/O-safe file object, as a server's own sockets are: the selector can
+/// trust it open and skips its closed-descriptor check (`FileObject::io_safe`).
+pub type Borrowed = BorrowedFd<'static>;
+
 /// A selector of ours that the bench can open.
-pub trait OpenSelector: Selector<RawFd, usize> + Sized {
+pub trait OpenSelector: Selector<Borrowed, usize> + Sized {
     /// A new, empty selector.
     fn open() -> io::Result<Self>;
 }
 
-impl<P: Poller> OpenSelector for BaseSelector<P, RawFd, usize> {
+impl<P: Poller> OpenSelector for BaseSelector<P, Borrowed, usize> {
     fn open() -> io::Result<Self> {
         Ok(BaseSelector::new()?)
     }
 }
 
 /// `Box<dyn Selector>` over epoll: the run-time choice of backend.
-impl OpenSelector for Box<dyn Selector<RawFd, usize>> {
+impl OpenSelector for Box<dyn Selector<Borrowed, usize>> {
     fn open() -> io::Result<Self> {
-        Ok(Box::new(EpollSelector::<RawFd, usize>::new()?))
+        Ok(Box::new(EpollSelector::<Borrowed, usize>::new()?))
     }
 }
 
@@ -101,6 +106,10 @@ impl<S: OpenSelector> Driver for Ours<S> {
 
     #[inline]
     fn register(&mut self, fd: RawFd, events: Events, handler: usize) -> io::Result<()> {
+        // SAFETY: every descriptor a driver registers is the fixture's, which
+        // keeps it open until after the driver is dropped (each workload
+        // opens its driver inside its borrow of the fixture).
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         self.0.register(fd, events, handler)?;
         Ok(())
     }

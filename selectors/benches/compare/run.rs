@@ -2,13 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use selectors::{DefaultSelector, EpollSelector, PollSelector, SelectSelector, Selector};
 
 use crate::cpython::Cpython;
-use crate::drivers::{Mio, Ours, Polling, RawEpoll, RawPoll, RawSelect};
+use crate::drivers::{Borrowed, Mio, Ours, Polling, RawEpoll, RawPoll, RawSelect};
 use crate::fixture::Fixture;
 use crate::workloads::{Clock, Plan, Workload};
 use crate::{echo, echo_servers, fixture, memory, report, svg, workloads};
@@ -48,15 +47,15 @@ macro_rules! native {
 /// Every implementation, in table order.
 fn implementations() -> Vec<Impl> {
     vec![
-        native!("default", Ours<DefaultSelector<RawFd, usize>>),
-        native!("epoll", Ours<EpollSelector<RawFd, usize>>),
-        native!("dyn", Ours<Box<dyn Selector<RawFd, usize>>>),
+        native!("default", Ours<DefaultSelector<Borrowed, usize>>),
+        native!("epoll", Ours<EpollSelector<Borrowed, usize>>),
+        native!("dyn", Ours<Box<dyn Selector<Borrowed, usize>>>),
         native!("raw-epoll", RawEpoll),
         native!("mio", Mio),
         native!("polling", Polling),
-        native!("poll", Ours<PollSelector<RawFd, usize>>),
+        native!("poll", Ours<PollSelector<Borrowed, usize>>),
         native!("raw-poll", RawPoll),
-        native!("select", Ours<SelectSelector<RawFd, usize>>),
+        native!("select", Ours<SelectSelector<Borrowed, usize>>),
         native!("raw-select", RawSelect),
         Impl {
             name: "cpython",
