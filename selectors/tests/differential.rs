@@ -83,8 +83,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestError, TestRunner};
-use selectors::sys::cvt;
 use selectors::{Error, Events, Result, Selector};
+use selectors_core::backend::cvt;
 
 /// The file objects of the random programs: a heap allocation per key, so
 /// that AddressSanitizer (`cargo xtask sanitize`) sees every key the map

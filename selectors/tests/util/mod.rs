@@ -18,10 +18,10 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, MutexGuard};
 
-use selectors::sys::cvt;
 use selectors::{
     DefaultSelector, EpollSelector, FileObject, PollSelector, Result, SelectSelector, Selector,
 };
+use selectors_core::backend::cvt;
 
 pub fn new_epoll<F: FileObject, T>() -> Result<EpollSelector<F, T>> {
     EpollSelector::new()
@@ -149,7 +149,7 @@ pub fn pipe() -> io::Result<(File, File)> {
 
 /// `true` if `fd` is an open descriptor of this process.
 pub fn is_open(fd: RawFd) -> bool {
-    selectors::sys::check_open(fd).is_ok()
+    selectors_core::backend::check_open(fd).is_ok()
 }
 
 /// The descriptors open in this process, sorted (from `/proc/self/fd`).
