@@ -118,11 +118,7 @@ pub trait Poller: Send + Sync {
     /// # Errors
     ///
     /// The kernel's, including `EINTR` (the caller retries).
-    fn wait(
-        &mut self,
-        ready: &mut Vec<(RawFd, Events)>,
-        timeout: Option<Duration>,
-    ) -> io::Result<()>;
+    fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()>;
 
     /// Releases what the poller can release once every registration has been
     /// unregistered by [`Selector::close`](crate::Selector::close). The
@@ -178,6 +174,11 @@ pub trait Poller: Send + Sync {
         self.wake_slot().is_some_and(|slot| slot.take_woken())
     }
 }
+
+/// The ready list a [`Poller::wait`] fills: `(descriptor, ready events)`
+/// pairs, as [`Selector::select_into`](crate::Selector::select_into) hands
+/// them out.
+pub type ReadyList = Vec<(RawFd, Events)>;
 
 /// Gives `poller` a descriptor wake-up channel: opens it ([`wake_channel`]),
 /// has the poller watch its descriptor ([`Poller::watch_waker`]), and keeps

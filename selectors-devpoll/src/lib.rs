@@ -85,7 +85,7 @@ pub use selectors_core::api::*;
 
 use std::os::fd::RawFd;
 
-use selectors_core::backend::{pollfd_events, pollfd_interest};
+use selectors_core::backend::{pollfd_events, pollfd_interest, ReadyList};
 
 use ffi::POLLREMOVE;
 
@@ -138,11 +138,7 @@ fn remove_entry(fd: RawFd) -> [libc::pollfd; 1] {
 /// driver reports each descriptor once), except the waker's, and tells
 /// whether the waker's was among them.
 #[inline]
-fn collect(
-    results: &[libc::pollfd],
-    waker: Option<RawFd>,
-    ready: &mut Vec<(RawFd, Events)>,
-) -> bool {
+fn collect(results: &[libc::pollfd], waker: Option<RawFd>, ready: &mut ReadyList) -> bool {
     let mut woken = false;
     ready.reserve(results.len());
     for pollfd in results {
@@ -164,7 +160,7 @@ mod poller {
     use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
     use std::time::Duration;
 
-    use selectors_core::backend::{cvt, to_millis, EventBuffer, Poller, WakeSlot};
+    use selectors_core::backend::{cvt, to_millis, EventBuffer, Poller, ReadyList, WakeSlot};
     use selectors_core::{BaseSelector, Events};
 
     use crate::ffi::{Dvpoll, DP_ISPOLLED, DP_POLL};
@@ -300,11 +296,7 @@ mod poller {
         }
 
         #[inline]
-        fn wait(
-            &mut self,
-            ready: &mut Vec<(RawFd, Events)>,
-            timeout: Option<Duration>,
-        ) -> io::Result<()> {
+        fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
             let mut dvpoll = Dvpoll {
                 dp_fds: self.results.as_mut_ptr(),
                 dp_nfds: self.results.len() as libc::nfds_t,

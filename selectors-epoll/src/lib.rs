@@ -52,7 +52,7 @@ use std::time::Duration;
 pub use selectors_core::api::*;
 
 use selectors_core::backend::{
-    cvt, interest_bits, poll_events, to_millis, EventBuffer, Poller, WakeSlot,
+    cvt, interest_bits, poll_events, to_millis, EventBuffer, Poller, ReadyList, WakeSlot,
 };
 
 /// Python's `EpollSelector`: a [`Selector`] on epoll, holding file objects
@@ -136,11 +136,7 @@ impl Poller for Epoll {
     }
 
     #[inline]
-    fn wait(
-        &mut self,
-        ready: &mut Vec<(RawFd, Events)>,
-        timeout: Option<Duration>,
-    ) -> io::Result<()> {
+    fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
         let max = libc::c_int::try_from(self.events.len()).unwrap_or(libc::c_int::MAX);
         // SAFETY: `events` points to `self.events.len() >= max` writable
         // `epoll_event`s; the kernel writes at most `max` of them.

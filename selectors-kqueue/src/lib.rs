@@ -172,7 +172,7 @@ mod poller {
     use std::time::Duration;
 
     use selectors_core::backend::{
-        add_wake_channel, to_timespec, EventBuffer, Poller, WakeSignal, WakeSlot,
+        add_wake_channel, to_timespec, EventBuffer, Poller, ReadyList, WakeSignal, WakeSlot,
     };
     use selectors_core::{BaseSelector, Events};
 
@@ -440,11 +440,7 @@ mod poller {
         }
 
         #[inline]
-        fn wait(
-            &mut self,
-            ready: &mut Vec<(RawFd, Events)>,
-            timeout: Option<Duration>,
-        ) -> io::Result<()> {
+        fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
             #[cfg(all(target_os = "linux", selectors_libkqueue))]
             // libkqueue deviation: it turns the timeout into an `int` of
             // milliseconds (`1000 * tv_sec + tv_nsec / 1000000`), which overflows

@@ -49,7 +49,9 @@ use std::time::Duration;
 
 pub use selectors_core::api::*;
 
-use selectors_core::backend::{cvt, pollfd_events, pollfd_interest, to_millis, Poller, WakeSlot};
+use selectors_core::backend::{
+    cvt, pollfd_events, pollfd_interest, to_millis, Poller, ReadyList, WakeSlot,
+};
 
 /// Python's `PollSelector`: a [`Selector`] on `poll(2)`, holding file
 /// objects `F` with data `T`.
@@ -125,11 +127,7 @@ impl Poller for Poll {
     }
 
     #[inline]
-    fn wait(
-        &mut self,
-        ready: &mut Vec<(RawFd, Events)>,
-        timeout: Option<Duration>,
-    ) -> io::Result<()> {
+    fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
         // SAFETY: `fds` points to `fds.len()` initialised `pollfd`s, which the
         // kernel reads and whose `revents` it writes, within the call.
         let n = cvt(unsafe {

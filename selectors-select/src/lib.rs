@@ -50,7 +50,7 @@ use std::time::Duration;
 
 pub use selectors_core::api::*;
 
-use selectors_core::backend::{cvt, to_timeval, Poller, WakeSlot};
+use selectors_core::backend::{cvt, to_timeval, Poller, ReadyList, WakeSlot};
 
 /// Python's `SelectSelector`: a [`Selector`] on `select(2)`, holding file
 /// objects `F` with data `T`.
@@ -200,11 +200,7 @@ impl Poller for Select {
     }
 
     #[inline]
-    fn wait(
-        &mut self,
-        ready: &mut Vec<(RawFd, Events)>,
-        timeout: Option<Duration>,
-    ) -> io::Result<()> {
+    fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
         let nfds = self.max_fd + 1;
         let words = (nfds as usize).div_ceil(BITS);
         let (read, write) = if words == 0 {
