@@ -1,10 +1,16 @@
-//! Links libkqueue when the crate is built for Linux with
-//! `--cfg selectors_libkqueue`, and does nothing otherwise (on macOS and the
-//! BSDs kqueue is the kernel's).
+//! Decides where the crate has a kqueue, and links libkqueue where that
+//! kqueue is libkqueue's.
 //!
-//! The library is looked up in `LIBKQUEUE_DIR` (an install prefix: its
-//! `lib/` or `lib64/`, or the directory holding `libkqueue.so` itself), then
-//! with `pkg-config --variable=libdir libkqueue`. Std only: no
+//! The one definition of the kqueue platforms is [`has_kqueue`]: where it
+//! holds, the crate is built with `--cfg selectors_kqueue`, which gates its
+//! items and its tests, and which dependents follow through the crate's
+//! `cfg_kqueue!` and `cfg_not_kqueue!` macros.
+//!
+//! Built for Linux with `--cfg selectors_libkqueue`, the crate links
+//! libkqueue (on macOS and the BSDs kqueue is the kernel's). The library is
+//! looked up in `LIBKQUEUE_DIR` (an install prefix: its `lib/` or `lib64/`,
+//! or the directory holding `libkqueue.so` itself), then with
+//! `pkg-config --variable=libdir libkqueue`. Std only: no
 //! build-dependencies.
 
 use std::env;
@@ -12,21 +18,40 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{self, Command};
 
+/// Whether a target has a kqueue: the kernel's on Apple's systems and the
+/// BSDs, libkqueue's on Linux under `--cfg selectors_libkqueue`.
+fn has_kqueue(os: &str, vendor: &str, libkqueue: bool) -> bool {
+    vendor == "apple"
+        || matches!(os, "freebsd" | "netbsd" | "openbsd" | "dragonfly")
+        || (os == "linux" && libkqueue)
+}
+
 fn main() {
-    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-changed=build.rs");
     for var in [
         "LIBKQUEUE_DIR",
         "PKG_CONFIG",
         "PKG_CONFIG_PATH",
         "PKG_CONFIG_LIBDIR",
     ] {
-        println!("cargo:rerun-if-env-changed={var}");
+        println!("cargo::rerun-if-env-changed={var}");
     }
+    println!("cargo::rustc-check-cfg=cfg(selectors_kqueue)");
     // Cargo sets CARGO_CFG_<NAME> for every cfg of the target, the ones
     // passed with `--cfg` in RUSTFLAGS included.
+    let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let vendor = env::var("CARGO_CFG_TARGET_VENDOR").unwrap_or_default();
     let libkqueue = env::var_os("CARGO_CFG_SELECTORS_LIBKQUEUE").is_some();
-    let linux = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
-    if !(libkqueue && linux) {
+    if has_kqueue(&os, &vendor, libkqueue) {
+        println!("cargo::rustc-cfg=selectors_kqueue");
+    }
+    if libkqueue {
+        // RUSTFLAGS reach rustc, but not rustdoc, which compiles the crate
+        // again to collect its doctests: passed on from here, the cfg reaches
+        // both, so that they agree with `selectors_kqueue`.
+        println!("cargo::rustc-cfg=selectors_libkqueue");
+    }
+    if !(libkqueue && os == "linux") {
         return;
     }
     let dir = match find_libdir() {
@@ -36,11 +61,11 @@ fn main() {
             process::exit(1);
         }
     };
-    println!("cargo:rustc-link-search=native={}", dir.display());
-    println!("cargo:rustc-link-lib=dylib=kqueue");
+    println!("cargo::rustc-link-search=native={}", dir.display());
+    println!("cargo::rustc-link-lib=dylib=kqueue");
     // So that this package's tests and examples find the library at run time
     // without LD_LIBRARY_PATH. (Other packages' binaries need it set.)
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+    println!("cargo::rustc-link-arg=-Wl,-rpath,{}", dir.display());
 }
 
 /// The directory holding `libkqueue.so`.

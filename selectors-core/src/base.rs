@@ -14,119 +14,13 @@ use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+use crate::backend::{check_open, cvt, Poller};
 use crate::selector::Private;
-use crate::sys::{check_open, cvt};
 use crate::timeout::Deadline;
-use crate::waker::{WakeSignal, Waker};
 use crate::{
     Error, Events, FileObject, KeyMut, LentKey, Ready, RegisterError, Result, Selector,
-    SelectorKey, SelectorMap,
+    SelectorKey, SelectorMap, Waker,
 };
-
-/// The system calls of one backend: the contract between
-/// [`BaseSelector`] and a kernel interface.
-///
-/// [`BaseSelector`] validates every argument before calling in, and calls
-/// `register`/`modify`/`unregister` only in a consistent order: `register` for
-/// a descriptor not registered, `modify` and `unregister` for one that is
-/// (with the events it was registered with).
-pub trait Poller {
-    /// The backend's name, as [`Selector::backend`] reports it.
-    const NAME: &'static str;
-
-    /// `true` if [`wait`](Poller::wait) reports only registered descriptors,
-    /// each with non-empty events already masked by the registered ones.
-    /// [`BaseSelector`] then skips its own masking pass (a map look-up per
-    /// ready descriptor). poll(2) and select(2) backends can promise this
-    /// cheaply, from the arrays they hand the kernel; epoll cannot (it
-    /// reports hang-ups whatever was asked, and keeps a file its owner closed
-    /// without unregistering if a duplicate keeps it open).
-    const MASKED: bool = false;
-
-    /// `true` if the kernel itself refuses a closed descriptor in
-    /// [`register`](Poller::register) and [`modify`](Poller::modify) (epoll
-    /// and kqueue fail with `EBADF`). Otherwise (poll(2), select(2),
-    /// /dev/poll take any number) [`BaseSelector`] checks with one
-    /// `fcntl(F_GETFD)` first, unless the file object is I/O-safe
-    /// ([`FileObject::io_safe`]), so every backend refuses a closed
-    /// descriptor the same way.
-    const REFUSES_CLOSED: bool = false;
-
-    /// Opens the kernel object (close-on-exec), or prepares the buffers.
-    ///
-    /// # Errors
-    ///
-    /// The kernel's, e.g. `EMFILE`.
-    fn new() -> io::Result<Self>
-    where
-        Self: Sized;
-
-    /// The first descriptor value this backend cannot watch, if it has such a
-    /// limit (`select(2)` where the platform caps it at `FD_SETSIZE`).
-    fn fd_limit(&self) -> Option<RawFd> {
-        None
-    }
-
-    /// Starts watching `fd` (non-negative, not registered, below
-    /// [`fd_limit`](Poller::fd_limit)) for `events` (not empty).
-    ///
-    /// # Errors
-    ///
-    /// The kernel's refusal; the poller must then be as it was.
-    fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()>;
-
-    /// Changes `fd`'s events from `old` to `new` (both non-empty, different).
-    ///
-    /// # Errors
-    ///
-    /// The kernel's refusal; the poller must then still watch `fd` for `old`.
-    fn modify(&mut self, fd: RawFd, old: Events, new: Events) -> io::Result<()>;
-
-    /// Stops watching `fd`, registered for `events`. Infallible: the kernel
-    /// may already have forgotten `fd` (closed by its owner, or its number
-    /// reused), and that is not an error.
-    fn unregister(&mut self, fd: RawFd, events: Events);
-
-    /// Waits once (one system call) for `timeout` (`None`: block) and pushes
-    /// `(fd, events)` for every ready descriptor onto `ready`, which is empty
-    /// on entry. The events need not be masked by the registered ones; each
-    /// descriptor must appear at most once.
-    ///
-    /// # Errors
-    ///
-    /// The kernel's, including `EINTR` (the caller retries).
-    fn wait(
-        &mut self,
-        ready: &mut Vec<(RawFd, Events)>,
-        timeout: Option<Duration>,
-    ) -> io::Result<()>;
-
-    /// Releases what the poller can release once every registration has been
-    /// unregistered by [`Selector::close`]. The kernel object itself is
-    /// released on drop.
-    fn close(&mut self) {}
-
-    /// Sets up the poller's wake-up channel (called at most once, on the
-    /// first [`Selector::waker`]) and returns its sending half, with the
-    /// descriptor the poller watches for it, if it uses one (that number is
-    /// then refused by `register`). A wake-up must never be reported in the
-    /// ready list: `wait` consumes it and [`take_woken`](Poller::take_woken)
-    /// reports it.
-    ///
-    /// # Errors
-    ///
-    /// The kernel's; `Unsupported` for a poller without wake-ups (the
-    /// default).
-    fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
-
-    /// Whether the last `wait` consumed a wake-up; clears the flag.
-    #[inline]
-    fn take_woken(&mut self) -> bool {
-        false
-    }
-}
 
 /// A [`Selector`] over the kernel interface `P`; every backend's selector is
 /// one (`EpollSelector<F, T>` is `BaseSelector<Epoll, F, T>`).
@@ -236,7 +130,10 @@ impl<P: Poller, F, T> BaseSelector<P, F, T> {
         }
     }
 
-    fn set_events(&mut self, fd: RawFd, events: Events) -> Result<&mut SelectorKey<F, T>>
+    /// Every check of a change of `fd`'s events, then the kernel's: on
+    /// success the key and the poller both say `events`; on failure
+    /// neither changed.
+    fn modify_registration(&mut self, fd: RawFd, events: Events) -> Result<&mut SelectorKey<F, T>>
     where
         F: FileObject,
     {
@@ -296,15 +193,15 @@ fn wait_into<P: Poller, F, T>(
         }
     }
     // `select` masks as its `Ready` walks the list.
-    if P::MASKED || !mask {
+    if P::REPORTS_MASKED || !mask {
         return Ok(woken);
     }
     // Mask by the registered events, dropping what is left empty or is not
     // registered, in place. Why not `retain_mut`: the entries are `Copy`, so
-    // its drop guard buys nothing, and this loop inlines (`retain_mut` was an
-    // out-of-line call costing a third of the library's own instructions in
-    // a one-event select). Why a slice: through `&mut Vec` the compiler
-    // reloads the buffer pointer and length after every map look-up.
+    // its drop guard buys nothing, and this loop inlines where `retain_mut`
+    // is an out-of-line call (docs/hot-path.md). Why a slice: through
+    // `&mut Vec` the compiler reloads the buffer pointer and length after
+    // every map look-up.
     let entries = ready.as_mut_slice();
     let mut kept = 0;
     for i in 0..entries.len() {
@@ -346,13 +243,13 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
     }
 
     fn modify(&mut self, fd: RawFd, events: Events, data: T) -> Result<&SelectorKey<F, T>> {
-        let key = self.set_events(fd, events)?;
+        let key = self.modify_registration(fd, events)?;
         *key.data_mut() = data;
         Ok(key)
     }
 
     fn modify_events(&mut self, fd: RawFd, events: Events) -> Result<&SelectorKey<F, T>> {
-        self.set_events(fd, events).map(|key| &*key)
+        self.modify_registration(fd, events).map(|key| &*key)
     }
 
     #[inline]

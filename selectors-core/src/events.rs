@@ -21,7 +21,10 @@ use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign};
 /// assert_eq!(Events::from_bits(4), None);
 /// ```
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Events(u8);
+pub struct Events(
+    /// The bits, 1 (read) and 2 (write); also set by the backend helpers.
+    pub(crate) u8,
+);
 
 /// Readable: Python's `selectors.EVENT_READ` (bit value 1).
 pub const EVENT_READ: Events = Events::READ;
@@ -90,35 +93,6 @@ impl Events {
     pub const fn intersection(self, other: Events) -> Events {
         Events(self.0 & other.0)
     }
-
-    /// Python's readiness rule for `poll`-style kernel masks (poll, epoll,
-    /// /dev/poll): WRITE if any bit other than `in_bits` is set, READ if any
-    /// bit other than `out_bits` is set. So hang-up and error conditions
-    /// (`POLLHUP`, `POLLERR`, `POLLNVAL`, `EPOLLRDHUP`) make a descriptor both
-    /// readable and writable; the caller then masks by what was registered.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use selectors_core::Events;
-    ///
-    /// let (pollin, pollout, pollhup) = (0x1, 0x4, 0x10);
-    /// assert_eq!(Events::from_poll_bits(pollin, pollin, pollout), Events::READ);
-    /// assert_eq!(Events::from_poll_bits(pollout, pollin, pollout), Events::WRITE);
-    /// assert_eq!(Events::from_poll_bits(pollhup, pollin, pollout), Events::ALL);
-    /// assert_eq!(Events::from_poll_bits(0, pollin, pollout), Events::EMPTY);
-    /// ```
-    #[inline]
-    pub const fn from_poll_bits(revents: u32, in_bits: u32, out_bits: u32) -> Events {
-        let mut bits = 0;
-        if revents & !out_bits != 0 {
-            bits |= Self::READ.0;
-        }
-        if revents & !in_bits != 0 {
-            bits |= Self::WRITE.0;
-        }
-        Events(bits)
-    }
 }
 
 impl BitOr for Events {
@@ -180,25 +154,6 @@ mod tests {
         }
         for bits in 4..=255 {
             assert_eq!(Events::from_bits(bits), None, "bits {bits}");
-        }
-    }
-
-    #[test]
-    fn poll_rule_matches_python() {
-        let (pin, pout, perr, phup, pnval) = (
-            libc::POLLIN as u32,
-            libc::POLLOUT as u32,
-            libc::POLLERR as u32,
-            libc::POLLHUP as u32,
-            libc::POLLNVAL as u32,
-        );
-        let conv = |r| Events::from_poll_bits(r, pin, pout);
-        assert_eq!(conv(pin), Events::READ);
-        assert_eq!(conv(pout), Events::WRITE);
-        assert_eq!(conv(pin | pout), Events::ALL);
-        for cond in [perr, phup, pnval] {
-            assert_eq!(conv(cond), Events::ALL);
-            assert_eq!(conv(cond | pin), Events::ALL);
         }
     }
 

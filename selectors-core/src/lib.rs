@@ -3,17 +3,16 @@
 //!
 //! This crate holds what every backend shares: the [`Selector`] trait, the
 //! [`SelectorKey`] and its [`SelectorMap`], the [`Events`] mask
-//! ([`EVENT_READ`], [`EVENT_WRITE`]), the [`Error`] type, the [`timeout`]
-//! conversions and the PEP 475 retry policy, the FFI result checks in
-//! [`sys`], the cross-thread [`Waker`], and [`BaseSelector`], the one
-//! implementation of the trait, generic over a backend's [`Poller`].
+//! ([`EVENT_READ`], [`EVENT_WRITE`]), the [`Error`] type, the cross-thread
+//! [`Waker`], and [`BaseSelector`], the one implementation of the trait
+//! (with the PEP 475 retry policy), generic over a backend's system calls.
 //!
 //! Users normally depend on the facade (the `selectors-rs` package, whose
 //! library is `selectors`), or on one backend crate (`selectors-epoll`,
-//! `selectors-poll`, …), which re-export all of this.
+//! `selectors-poll`, …), which re-export this API. The [`backend`] module
+//! is for the crates that implement a backend.
 //!
 //! [`selectors`]: https://docs.rs/selectors-rs
-#![deny(unsafe_op_in_unsafe_fn)]
 
 mod base;
 mod error;
@@ -21,20 +20,20 @@ mod events;
 mod key;
 mod map;
 mod selector;
-pub mod sys;
-pub mod timeout;
-pub mod waker;
+mod sys;
+mod timeout;
+mod waker;
+
+pub mod backend;
+
+#[doc(hidden)]
+pub mod api;
 
 #[cfg(feature = "conformance")]
 #[doc(hidden)]
 pub mod conformance;
 
-pub use base::{BaseSelector, Poller};
-pub use error::{Error, RegisterError, Result};
-pub use events::{Events, EVENT_READ, EVENT_WRITE};
-pub use key::{Fd, FileObject, KeyMut, LentKey, SelectorKey};
-pub use map::{Iter, SelectorMap};
+#[doc(inline)]
+pub use api::*;
 #[doc(hidden)]
 pub use selector::Private;
-pub use selector::{Ready, Selector};
-pub use waker::Waker;

@@ -7,8 +7,6 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use crate::Events;
-
 /// Integer return types whose `-1` means "failed, see `errno`".
 pub trait IsMinusOne: Copy {
     /// `true` for the failure value.
@@ -34,7 +32,7 @@ impl_is_minus_one!(i8 i16 i32 i64 isize);
 /// # Examples
 ///
 /// ```
-/// use selectors_core::sys::cvt;
+/// use selectors_core::backend::cvt;
 ///
 /// // SAFETY: closing a descriptor that is not open is harmless and fails.
 /// let err = cvt(unsafe { libc::close(-1) }).unwrap_err();
@@ -59,44 +57,9 @@ pub fn check_open(fd: RawFd) -> io::Result<()> {
     cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) }).map(drop)
 }
 
-/// The `poll(2)` mask that watches `events`: `POLLIN`, `POLLOUT` or both
-/// (for poll and /dev/poll).
-#[inline]
-pub fn poll_mask(events: Events) -> libc::c_short {
-    let mut mask = 0;
-    if events.is_readable() {
-        mask |= libc::POLLIN;
-    }
-    if events.is_writable() {
-        mask |= libc::POLLOUT;
-    }
-    mask
-}
-
-/// A `poll(2)`-style `revents` as Python reads it: hang-up and error
-/// conditions are both directions (see [`Events::from_poll_bits`]).
-#[inline]
-pub fn poll_ready(revents: libc::c_short) -> Events {
-    Events::from_poll_bits(
-        revents as u16 as u32,
-        libc::POLLIN as u16 as u32,
-        libc::POLLOUT as u16 as u32,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn poll_masks_round_trip_and_conditions_are_both_directions() {
-        for events in [Events::READ, Events::WRITE, Events::ALL] {
-            assert_eq!(poll_ready(poll_mask(events)), events);
-        }
-        for condition in [libc::POLLHUP, libc::POLLERR, libc::POLLNVAL] {
-            assert_eq!(poll_ready(condition), Events::ALL);
-        }
-    }
 
     #[test]
     fn check_open_tells_open_from_closed() {

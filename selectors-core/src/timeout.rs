@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 ///
 /// Some kernels refuse larger `timeval`/`timespec` values (FreeBSD rejects
 /// more than 10^8 seconds with `EINVAL`); a longer timeout is served by
-/// several waits, which [`Deadline`] strings together.
+/// several waits, which [`BaseSelector`](crate::BaseSelector) strings
+/// together (PEP 475: a wait that ends early is resumed with the time left).
 pub const MAX_WAIT_SECS: u64 = 100_000_000;
 
 /// `timeout` as a millisecond count for `poll(2)`, `epoll_wait(2)` and
@@ -24,7 +25,7 @@ pub const MAX_WAIT_SECS: u64 = 100_000_000;
 ///
 /// ```
 /// use std::time::Duration;
-/// use selectors_core::timeout::to_millis;
+/// use selectors_core::backend::to_millis;
 ///
 /// assert_eq!(to_millis(None), -1);
 /// assert_eq!(to_millis(Some(Duration::ZERO)), 0);
@@ -62,7 +63,7 @@ fn clamped(timeout: Duration) -> (u64, u32) {
 ///
 /// ```
 /// use std::time::Duration;
-/// use selectors_core::timeout::to_timespec;
+/// use selectors_core::backend::to_timespec;
 ///
 /// let ts = to_timespec(Some(Duration::new(2, 5))).unwrap();
 /// assert_eq!((ts.tv_sec, ts.tv_nsec), (2, 5));
@@ -90,7 +91,7 @@ pub fn to_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use selectors_core::timeout::to_timeval;
+/// use selectors_core::backend::to_timeval;
 ///
 /// let tv = to_timeval(Some(Duration::from_nanos(1))).unwrap();
 /// assert_eq!((tv.tv_sec, tv.tv_usec), (0, 1));
@@ -119,24 +120,6 @@ pub fn to_timeval(timeout: Option<Duration>) -> Option<libc::timeval> {
 /// A zero timeout polls once; `None` (and a timeout so large that the deadline
 /// cannot be represented) never expires. The clock is read only for a
 /// positive timeout, so blocking and polling selects cost no clock read.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use selectors_core::timeout::Deadline;
-///
-/// let poll = Deadline::new(Some(Duration::ZERO));
-/// assert_eq!(poll.remaining(), Some(Some(Duration::ZERO)));
-/// assert!(!poll.may_wait_again());
-///
-/// let forever = Deadline::new(None);
-/// assert_eq!(forever.remaining(), Some(None));
-///
-/// let soon = Deadline::new(Some(Duration::from_secs(60)));
-/// let left = soon.remaining().unwrap().unwrap();
-/// assert!(left <= Duration::from_secs(60) && left > Duration::from_secs(59));
-/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
     kind: Kind,
@@ -211,6 +194,20 @@ mod tests {
         assert_eq!((tv.tv_sec, tv.tv_usec), (4, 0));
         let tv = to_timeval(Some(Duration::MAX)).unwrap();
         assert_eq!((tv.tv_sec, tv.tv_usec), (MAX_WAIT_SECS as libc::time_t, 0));
+    }
+
+    #[test]
+    fn zero_polls_once_none_blocks_and_a_timeout_counts_down() {
+        let poll = Deadline::new(Some(Duration::ZERO));
+        assert_eq!(poll.remaining(), Some(Some(Duration::ZERO)));
+        assert!(!poll.may_wait_again());
+
+        let forever = Deadline::new(None);
+        assert_eq!(forever.remaining(), Some(None));
+
+        let soon = Deadline::new(Some(Duration::from_secs(60)));
+        let left = soon.remaining().unwrap().unwrap();
+        assert!(left <= Duration::from_secs(60) && left > Duration::from_secs(59));
     }
 
     #[test]

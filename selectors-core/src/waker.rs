@@ -224,7 +224,7 @@ impl WakeSlot {
     }
 
     /// Whether a wait fired since the last call; clears the flag
-    /// ([`Poller::take_woken`](crate::Poller::take_woken)).
+    /// ([`Poller::take_woken`](crate::backend::Poller::take_woken)).
     #[inline]
     pub fn take_woken(&mut self) -> bool {
         std::mem::take(&mut self.woken)

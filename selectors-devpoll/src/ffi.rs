@@ -1,7 +1,12 @@
-//! The `/dev/poll` items of illumos's and Solaris's `<sys/devpoll.h>`, which
-//! `libc` does not have. Their layout is pinned below for both systems.
+//! The `/dev/poll` items of illumos's and Solaris's `<sys/devpoll.h>` and
+//! `<sys/poll.h>`, which `libc` does not have. Their layout is pinned below
+//! for both systems.
 
-use std::ffi::c_int;
+use std::ffi::{c_int, c_short};
+
+/// `POLLREMOVE` (`<sys/poll.h>`): written as a descriptor's events, removes
+/// it from the `/dev/poll` set.
+pub(crate) const POLLREMOVE: c_short = 0x0800;
 
 /// `struct dvpoll`: the argument of [`DP_POLL`].
 ///
@@ -38,7 +43,10 @@ static_assertions::const_assert_eq!(std::mem::size_of::<libc::pollfd>(), 8);
 
 // The layout of `struct dvpoll` as the C compiler lays it out, on the 64-bit
 // targets Rust supports for these systems.
-#[cfg(target_pointer_width = "64")]
+#[cfg(all(
+    target_pointer_width = "64",
+    any(target_os = "illumos", target_os = "solaris")
+))]
 mod layout {
     use super::Dvpoll;
     use std::mem::{offset_of, size_of};

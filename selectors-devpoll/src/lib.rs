@@ -31,7 +31,7 @@
 //! logic is still unit-tested there).
 //!
 //! This crate is all a user of the /dev/poll backend needs: it re-exports
-//! `selectors-core`.
+//! the API of `selectors-core`.
 //!
 //! # Examples
 //!
@@ -71,33 +71,31 @@
 //! illumos's `<sys/devpoll.h>` and `uts/common/io/devpoll.c`,
 //! CPython's `Lib/selectors.py` (`_PollLikeSelector`, `DevpollSelector`).
 #![cfg(any(target_os = "illumos", target_os = "solaris", test))]
-#![deny(unsafe_op_in_unsafe_fn)]
 
-#[cfg(any(target_os = "illumos", target_os = "solaris"))]
-mod devpoll;
-#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+// Compiled in the unit tests on every Unix too, for `POLLREMOVE`.
+#[cfg_attr(
+    not(any(target_os = "illumos", target_os = "solaris")),
+    allow(dead_code)
+)]
 mod ffi;
 
 #[cfg(any(target_os = "illumos", target_os = "solaris"))]
-pub use devpoll::{Devpoll, DevpollSelector};
-pub use selectors_core::*;
+pub use poller::{Devpoll, DevpollSelector};
+pub use selectors_core::api::*;
 
-use selectors_core::sys::{poll_mask, poll_ready as ready_events};
-
-use std::ffi::c_short;
 use std::os::fd::RawFd;
+
+use selectors_core::backend::{pollfd_events, pollfd_interest, ReadyList};
+
+use ffi::POLLREMOVE;
 
 // ---------------------------------------------------------------------------
 // The logic that is not a system call: compiled on illumos and Solaris, and
 // in this crate's unit tests on every Unix, so that it is tested on Linux too.
 
-/// `POLLREMOVE` (`<sys/poll.h>`): written as a descriptor's events, removes
-/// it from the `/dev/poll` set.
-const POLLREMOVE: c_short = 0x0800;
-
 /// The events a cached mask watches (the answer of `DP_ISPOLLED`).
 #[inline]
-fn watched_events(mask: c_short) -> Events {
+fn watched_events(mask: std::ffi::c_short) -> Events {
     let mut events = Events::EMPTY;
     if mask & libc::POLLIN != 0 {
         events |= Events::READ;
@@ -113,7 +111,7 @@ fn watched_events(mask: c_short) -> Events {
 fn add_entry(fd: RawFd, events: Events) -> [libc::pollfd; 1] {
     [libc::pollfd {
         fd,
-        events: poll_mask(events),
+        events: pollfd_interest(events),
         revents: 0,
     }]
 }
@@ -136,45 +134,216 @@ fn remove_entry(fd: RawFd) -> [libc::pollfd; 1] {
     }]
 }
 
-/// The length of the `DP_POLL` result buffer for `registered` descriptors:
-/// room for all of them, so that one call reports them all, and never zero.
-/// Grown by doubling, so that registering is amortised O(1).
-#[inline]
-fn buffer_len(current: usize, registered: usize) -> usize {
-    let needed = registered.max(1);
-    if current >= needed {
-        current
-    } else {
-        needed.next_power_of_two()
-    }
-}
-
 /// Pushes the ready descriptors of a `DP_POLL` result onto `ready` (the
 /// driver reports each descriptor once), except the waker's, and tells
 /// whether the waker's was among them.
 #[inline]
-fn collect(
-    results: &[libc::pollfd],
-    waker: Option<RawFd>,
-    ready: &mut Vec<(RawFd, Events)>,
-) -> bool {
+fn collect(results: &[libc::pollfd], waker: Option<RawFd>, ready: &mut ReadyList) -> bool {
     let mut woken = false;
     ready.reserve(results.len());
     for pollfd in results {
         if Some(pollfd.fd) == waker {
             woken = true;
         } else {
-            ready.push((pollfd.fd, ready_events(pollfd.revents)));
+            ready.push((pollfd.fd, pollfd_events(pollfd.revents)));
         }
     }
     woken
+}
+
+#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+mod poller {
+    //! The system calls: `open("/dev/poll")`, `write(2)` and the `DP_POLL` /
+    //! `DP_ISPOLLED` ioctls.
+
+    use std::io;
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+    use std::time::Duration;
+
+    use selectors_core::backend::{cvt, to_millis, EventBuffer, Poller, ReadyList, WakeSlot};
+    use selectors_core::{BaseSelector, Events};
+
+    use crate::ffi::{Dvpoll, DP_ISPOLLED, DP_POLL};
+
+    /// Python's `DevpollSelector`: a [`Selector`](crate::Selector) on
+    /// `/dev/poll`, holding file objects `F` with data `T`.
+    pub type DevpollSelector<F = RawFd, T = ()> = BaseSelector<Devpoll, F, T>;
+
+    /// The `/dev/poll` instance behind [`DevpollSelector`]: its [`Poller`].
+    #[derive(Debug)]
+    pub struct Devpoll {
+        dpfd: OwnedFd,
+        /// Where `DP_POLL` writes, with room for every registered descriptor,
+        /// the waker's included.
+        results: EventBuffer<libc::pollfd>,
+        /// The waker's pipe, registered for `POLLIN`.
+        wake: WakeSlot,
+    }
+
+    const EMPTY: libc::pollfd = libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    };
+
+    impl Devpoll {
+        /// Writes `entries` to `/dev/poll`, which applies them in order. On
+        /// error, the entries before the one that failed may have been applied:
+        /// the caller undoes them.
+        fn write(&self, entries: &[libc::pollfd]) -> io::Result<()> {
+            let bytes = std::mem::size_of_val(entries);
+            loop {
+                // SAFETY: `dpfd` is open; `entries` is `bytes` bytes of
+                // initialised `pollfd`s, which the driver only reads.
+                let written =
+                    unsafe { libc::write(self.dpfd.as_raw_fd(), entries.as_ptr().cast(), bytes) };
+                match cvt(written) {
+                    Ok(n) if n as usize == bytes => return Ok(()),
+                    // The driver copies in the whole buffer or fails: a short
+                    // count would be a driver bug, reported as such.
+                    Ok(_) => return Err(io::ErrorKind::WriteZero.into()),
+                    // A signal while the driver waited for another writer, before
+                    // it applied anything (devpoll.c, `dpwrite`): safe to retry.
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+
+        /// The events the driver has cached for `fd` (`DP_ISPOLLED`), or `None`
+        /// if it does not watch `fd`. A backend-specific query, reached through
+        /// [`BaseSelector::poller`].
+        ///
+        /// # Errors
+        ///
+        /// The kernel's, e.g. `EACCES` in a forked child.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::os::fd::AsRawFd;
+        /// use std::os::unix::net::UnixStream;
+        /// use selectors_devpoll::{DevpollSelector, Selector, EVENT_READ};
+        ///
+        /// let (a, _b) = UnixStream::pair()?;
+        /// let mut sel = DevpollSelector::new()?;
+        /// sel.register(a.as_raw_fd(), EVENT_READ, ())?;
+        /// assert_eq!(sel.poller().polled_events(a.as_raw_fd())?, Some(EVENT_READ));
+        /// sel.unregister(a.as_raw_fd())?;
+        /// assert_eq!(sel.poller().polled_events(a.as_raw_fd())?, None);
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        #[doc(alias = "DP_ISPOLLED")]
+        pub fn polled_events(&self, fd: RawFd) -> io::Result<Option<Events>> {
+            let mut query = libc::pollfd {
+                fd,
+                events: 0,
+                revents: 0,
+            };
+            // SAFETY: `dpfd` is open; DP_ISPOLLED reads and writes one `pollfd`,
+            // which `query` is, alive for the call.
+            let cached =
+                cvt(unsafe { libc::ioctl(self.dpfd.as_raw_fd(), DP_ISPOLLED, &mut query) })?;
+            Ok((cached == 1).then(|| crate::watched_events(query.revents)))
+        }
+    }
+
+    impl Poller for Devpoll {
+        const NAME: &'static str = "devpoll";
+
+        fn new() -> io::Result<Self> {
+            // SAFETY: a valid C string; no other pointer; the result is checked.
+            let fd =
+                cvt(unsafe { libc::open(c"/dev/poll".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
+            Ok(Devpoll {
+                // SAFETY: `fd` was just returned by open(2), is open, and is
+                // owned by nothing else.
+                dpfd: unsafe { OwnedFd::from_raw_fd(fd) },
+                results: EventBuffer::new(EMPTY),
+                wake: WakeSlot::default(),
+            })
+        }
+
+        fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()> {
+            if let Err(err) = self.write(&crate::add_entry(fd, events)) {
+                // The driver may have cached the descriptor before the poll of it
+                // failed; leave nothing behind.
+                let _ = self.write(&crate::remove_entry(fd));
+                return Err(err);
+            }
+            self.results.add(1);
+            Ok(())
+        }
+
+        fn modify(&mut self, fd: RawFd, old: Events, new: Events) -> io::Result<()> {
+            if let Err(err) = self.write(&crate::modify_entries(fd, new)) {
+                // The removal may have been applied before the new mask failed:
+                // put the old registration back, so that a failed modify changes
+                // nothing (best effort: this write fails only if the same poll
+                // fails again).
+                let _ = self.write(&crate::add_entry(fd, old));
+                return Err(err);
+            }
+            Ok(())
+        }
+
+        fn unregister(&mut self, fd: RawFd, _events: Events) {
+            self.results.remove(1);
+            // The driver skips a removal of a descriptor it does not cache, so
+            // this fails only in a forked child (EACCES), where no DP_POLL can
+            // see the entry anyway. CPython ignores errors here too.
+            let _ = self.write(&crate::remove_entry(fd));
+        }
+
+        #[inline]
+        fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
+            let mut dvpoll = Dvpoll {
+                dp_fds: self.results.as_mut_ptr(),
+                dp_nfds: self.results.len() as libc::nfds_t,
+                dp_timeout: to_millis(timeout),
+                #[cfg(target_os = "illumos")]
+                dp_setp: std::ptr::null_mut(),
+            };
+            // SAFETY: `dpfd` is open; `dvpoll` is a valid `struct dvpoll` alive
+            // for the call, whose `dp_fds` points to `dp_nfds` writable `pollfd`s
+            // (the driver writes at most that many).
+            let n = cvt(unsafe { libc::ioctl(self.dpfd.as_raw_fd(), DP_POLL, &mut dvpoll) })?;
+            // Non-negative after `cvt`, and at most `dp_nfds`.
+            if crate::collect(&self.results[..n as usize], self.wake.fd(), ready) {
+                self.wake.fire();
+            }
+            Ok(())
+        }
+
+        fn close(&mut self) {
+            // Every registration was unregistered; only the waker may be left.
+            self.results.reset();
+        }
+
+        #[inline]
+        fn wake_slot(&mut self) -> Option<&mut WakeSlot> {
+            Some(&mut self.wake)
+        }
+
+        fn watch_waker(&mut self, fd: RawFd) -> io::Result<()> {
+            self.write(&crate::add_entry(fd, Events::READ))?;
+            self.results.add(1);
+            Ok(())
+        }
+    }
+
+    impl AsFd for Devpoll {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.dpfd.as_fd()
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pollfd(fd: RawFd, revents: c_short) -> libc::pollfd {
+    fn pollfd(fd: RawFd, revents: std::ffi::c_short) -> libc::pollfd {
         libc::pollfd {
             fd,
             events: 0,
@@ -183,22 +352,11 @@ mod tests {
     }
 
     #[test]
-    fn masks_round_trip() {
+    fn cached_masks_read_back_as_the_registered_events() {
         for events in [Events::READ, Events::WRITE, Events::ALL] {
-            assert_eq!(watched_events(poll_mask(events)), events);
-            assert_eq!(ready_events(poll_mask(events)), events);
+            assert_eq!(watched_events(pollfd_interest(events)), events);
         }
-        assert_eq!(poll_mask(Events::READ), libc::POLLIN);
-        assert_eq!(poll_mask(Events::WRITE), libc::POLLOUT);
-    }
-
-    #[test]
-    fn hang_up_and_errors_are_both_directions() {
-        for cond in [libc::POLLHUP, libc::POLLERR, libc::POLLNVAL] {
-            assert_eq!(ready_events(cond), Events::ALL);
-            assert_eq!(ready_events(cond | libc::POLLIN), Events::ALL);
-        }
-        assert_eq!(ready_events(0), Events::EMPTY);
+        assert_eq!(watched_events(0), Events::EMPTY);
     }
 
     #[test]
@@ -225,22 +383,6 @@ mod tests {
         assert_eq!((add.fd, add.events), (9, libc::POLLIN | libc::POLLOUT));
         let [remove] = remove_entry(9);
         assert_eq!((remove.fd, remove.events), (9, POLLREMOVE));
-    }
-
-    #[test]
-    fn the_buffer_fits_every_registration_and_is_never_empty() {
-        assert_eq!(buffer_len(0, 0), 1);
-        assert_eq!(buffer_len(1, 0), 1);
-        assert_eq!(buffer_len(1, 1), 1);
-        assert_eq!(buffer_len(1, 2), 2);
-        assert_eq!(buffer_len(2, 3), 4);
-        assert_eq!(buffer_len(4, 3), 4, "does not shrink");
-        let mut len = 1;
-        for registered in 0..10_000 {
-            len = buffer_len(len, registered);
-            assert!(len >= registered.max(1));
-            assert!(len < 2 * registered.max(1), "grows by doubling only");
-        }
     }
 
     #[test]

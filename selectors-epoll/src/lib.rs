@@ -10,7 +10,7 @@
 //! files (`EPERM`): the error is returned and nothing is registered.
 //!
 //! This crate is all a user of the epoll backend needs: it re-exports
-//! `selectors-core`.
+//! the API of `selectors-core`.
 //!
 //! # Examples
 //!
@@ -44,17 +44,16 @@
 //! [epoll_wait(2)](https://man7.org/linux/man-pages/man2/epoll_wait.2.html),
 //! CPython's `Lib/selectors.py` (`_PollLikeSelector`, `EpollSelector`).
 #![cfg(any(target_os = "linux", target_os = "android"))]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-pub use selectors_core::*;
+pub use selectors_core::api::*;
 
-use selectors_core::sys::cvt;
-use selectors_core::timeout::to_millis;
-use selectors_core::waker::{WakeSignal, WakeSlot};
+use selectors_core::backend::{
+    cvt, interest_bits, poll_events, to_millis, EventBuffer, Poller, ReadyList, WakeSlot,
+};
 
 /// Python's `EpollSelector`: a [`Selector`] on epoll, holding file objects
 /// `F` with data `T`.
@@ -64,10 +63,9 @@ pub type EpollSelector<F = RawFd, T = ()> = BaseSelector<Epoll, F, T>;
 #[derive(Debug)]
 pub struct Epoll {
     epfd: OwnedFd,
-    /// Where `epoll_wait` writes; never shorter than `max(registered, 1)`.
-    events: Vec<libc::epoll_event>,
-    /// Registrations, the waker's included.
-    registered: usize,
+    /// Where `epoll_wait` writes, with room for every registration, the
+    /// waker's included.
+    events: EventBuffer<libc::epoll_event>,
     /// The waker's eventfd, registered with [`WAKE_TOKEN`] as its data.
     wake: WakeSlot,
 }
@@ -76,20 +74,12 @@ pub struct Epoll {
 /// `0..=i32::MAX`), so it cannot be mistaken for a registration.
 const WAKE_TOKEN: u64 = u64::MAX;
 
-const fn epoll_mask(events: Events) -> u32 {
-    let mut mask = 0;
-    if events.is_readable() {
-        mask |= libc::EPOLLIN as u32;
-    }
-    if events.is_writable() {
-        mask |= libc::EPOLLOUT as u32;
-    }
-    mask
-}
+const EPOLLIN: u32 = libc::EPOLLIN as u32;
+const EPOLLOUT: u32 = libc::EPOLLOUT as u32;
 
 impl Epoll {
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: Events) -> io::Result<()> {
-        self.ctl_data(op, fd, epoll_mask(events), fd as u64)
+        self.ctl_data(op, fd, interest_bits(events, EPOLLIN, EPOLLOUT), fd as u64)
     }
 
     fn ctl_data(&self, op: libc::c_int, fd: RawFd, mask: u32, data: u64) -> io::Result<()> {
@@ -104,8 +94,6 @@ impl Epoll {
     }
 }
 
-const EMPTY_EVENT: libc::epoll_event = libc::epoll_event { events: 0, u64: 0 };
-
 impl Poller for Epoll {
     const NAME: &'static str = "epoll";
     // EPOLL_CTL_ADD/MOD and EV_ADD fail with EBADF for a closed descriptor.
@@ -118,15 +106,14 @@ impl Poller for Epoll {
             // SAFETY: `fd` was just returned by `epoll_create1`, is open, and
             // is owned by nothing else.
             epfd: unsafe { OwnedFd::from_raw_fd(fd) },
-            events: vec![EMPTY_EVENT],
-            registered: 0,
+            events: EventBuffer::new(libc::epoll_event { events: 0, u64: 0 }),
             wake: WakeSlot::default(),
         })
     }
 
     fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_ADD, fd, events)?;
-        self.added();
+        self.events.add(1);
         Ok(())
     }
 
@@ -135,7 +122,7 @@ impl Poller for Epoll {
     }
 
     fn unregister(&mut self, fd: RawFd, events: Events) {
-        self.registered -= 1;
+        self.events.remove(1);
         // Failure is expected, and ignored as CPython ignores it: `EBADF`
         // when the owner already closed `fd`, `ENOENT` when the number now
         // names another file that was never added. The kernel dropped the old
@@ -149,11 +136,7 @@ impl Poller for Epoll {
     }
 
     #[inline]
-    fn wait(
-        &mut self,
-        ready: &mut Vec<(RawFd, Events)>,
-        timeout: Option<Duration>,
-    ) -> io::Result<()> {
+    fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
         let max = libc::c_int::try_from(self.events.len()).unwrap_or(libc::c_int::MAX);
         // SAFETY: `events` points to `self.events.len() >= max` writable
         // `epoll_event`s; the kernel writes at most `max` of them.
@@ -172,41 +155,24 @@ impl Poller for Epoll {
                 self.wake.fire();
                 continue;
             }
-            let events = Events::from_poll_bits(bits, libc::EPOLLIN as u32, libc::EPOLLOUT as u32);
-            ready.push((data as RawFd, events));
+            ready.push((data as RawFd, poll_events(bits, EPOLLIN, EPOLLOUT)));
         }
         Ok(())
     }
 
     fn close(&mut self) {
-        self.events = vec![EMPTY_EVENT];
-    }
-
-    fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
-        let mut wake = WakeSlot::default();
-        let (fd, signal) = wake.open()?;
-        self.ctl_data(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, WAKE_TOKEN)?;
-        self.added();
-        self.wake = wake;
-        Ok((Some(fd), signal))
+        self.events.reset();
     }
 
     #[inline]
-    fn take_woken(&mut self) -> bool {
-        self.wake.take_woken()
+    fn wake_slot(&mut self) -> Option<&mut WakeSlot> {
+        Some(&mut self.wake)
     }
-}
 
-impl Epoll {
-    /// Counts a new registration and grows the event buffer to match
-    /// (amortised, here rather than in `wait`, which never allocates), so one
-    /// call can report every descriptor.
-    fn added(&mut self) {
-        self.registered += 1;
-        if self.events.len() < self.registered {
-            self.events
-                .resize(self.registered.next_power_of_two(), EMPTY_EVENT);
-        }
+    fn watch_waker(&mut self, fd: RawFd) -> io::Result<()> {
+        self.ctl_data(libc::EPOLL_CTL_ADD, fd, EPOLLIN, WAKE_TOKEN)?;
+        self.events.add(1);
+        Ok(())
     }
 }
 
@@ -216,27 +182,9 @@ impl AsFd for Epoll {
     }
 }
 
-static_assertions::assert_impl_all!(EpollSelector: Send, Sync);
-static_assertions::assert_impl_all!(EpollSelector<std::net::TcpStream, Box<dyn Send + Sync>>: Send, Sync);
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mask_conversion_round_trips() {
-        for events in [Events::READ, Events::WRITE, Events::ALL] {
-            let bits = epoll_mask(events);
-            let back = Events::from_poll_bits(bits, libc::EPOLLIN as u32, libc::EPOLLOUT as u32);
-            assert_eq!(back, events);
-        }
-        let hup = Events::from_poll_bits(
-            (libc::EPOLLHUP | libc::EPOLLERR) as u32,
-            libc::EPOLLIN as u32,
-            libc::EPOLLOUT as u32,
-        );
-        assert_eq!(hup, Events::ALL);
-    }
 
     #[test]
     fn the_epoll_fd_is_close_on_exec() {

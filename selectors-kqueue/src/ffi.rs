@@ -12,7 +12,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use selectors_core::sys::cvt;
+use selectors_core::backend::cvt;
 
 cfg_if::cfg_if! {
     if #[cfg(all(target_os = "linux", selectors_libkqueue))] {

@@ -31,7 +31,15 @@
 //!   pipe watched with `EVFILT_READ`.
 //!
 //! This crate is all a user of the kqueue backend needs: it re-exports
-//! `selectors-core`.
+//! the API of `selectors-core`.
+//!
+//! # Where it exists
+//!
+//! The build script decides, once, which targets have a kqueue: Apple's
+//! systems, FreeBSD, NetBSD, OpenBSD and DragonFly, and Linux with libkqueue
+//! (below). There the crate is built with `--cfg selectors_kqueue`; elsewhere
+//! it holds nothing but the [`cfg_kqueue!`] and [`cfg_not_kqueue!`] macros,
+//! with which dependents gate their kqueue code on that same decision.
 //!
 //! # libkqueue on Linux
 //!
@@ -61,14 +69,7 @@
 //!
 //! ```
 //! # // Compiled to nothing where the crate is empty.
-//! # #[cfg(any(
-//! #     target_vendor = "apple",
-//! #     target_os = "freebsd",
-//! #     target_os = "netbsd",
-//! #     target_os = "openbsd",
-//! #     target_os = "dragonfly",
-//! #     all(target_os = "linux", selectors_libkqueue)
-//! # ))]
+//! # selectors_kqueue::cfg_kqueue! {
 //! # fn main() -> std::io::Result<()> {
 //! use std::io::Write;
 //! use std::os::fd::AsRawFd;
@@ -88,15 +89,8 @@
 //! assert_eq!(ready, [("b", EVENT_READ | EVENT_WRITE)]);
 //! # Ok(())
 //! # }
-//! # #[cfg(not(any(
-//! #     target_vendor = "apple",
-//! #     target_os = "freebsd",
-//! #     target_os = "netbsd",
-//! #     target_os = "openbsd",
-//! #     target_os = "dragonfly",
-//! #     all(target_os = "linux", selectors_libkqueue)
-//! # )))]
-//! # fn main() {}
+//! # }
+//! # selectors_kqueue::cfg_not_kqueue! { fn main() {} }
 //! ```
 //!
 //! # References
@@ -108,674 +102,702 @@
 //! [kqueue(2)](https://developer.apple.com/library/archive/documentation/System/Conceptual/ManPages_iPhoneOS/man2/kqueue.2.html) (Apple),
 //! libkqueue's `BUGS.md`,
 //! CPython's `Lib/selectors.py` (`KqueueSelector`), gh-110038, bpo-29255.
-#![cfg(any(
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    all(target_os = "linux", selectors_libkqueue)
-))]
-#![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(selectors_kqueue)]
 mod ffi;
 
-use std::fmt;
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::sync::Arc;
-use std::time::Duration;
+#[cfg(selectors_kqueue)]
+pub use poller::{Kqueue, KqueueSelector};
+#[cfg(selectors_kqueue)]
+pub use selectors_core::api::*;
 
-pub use selectors_core::*;
-
-use ffi::{Filter, Flags, Kevent, EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_DELETE, EV_EOF, EV_ERROR};
-use selectors_core::timeout::to_timespec;
-use selectors_core::waker::{wake_channel, WakeReceiver, WakeSignal};
-
-/// Python's `KqueueSelector`: a [`Selector`] on kqueue, holding file objects
-/// `F` with data `T`.
-pub type KqueueSelector<F = RawFd, T = ()> = BaseSelector<Kqueue, F, T>;
-
-/// The kqueue behind [`KqueueSelector`]: its [`Poller`].
-pub struct Kqueue {
-    /// The kqueue. Shared with the waker's `EVFILT_USER` signal, so that its
-    /// number cannot be reused while a waker may still trigger it.
-    kq: Arc<OwnedFd>,
-    /// Where `kevent` writes ready events; never shorter than
-    /// `max(filters, 1)`.
-    events: Vec<Kevent>,
-    /// Registered filters, the waker's included: one per direction of each
-    /// registered descriptor.
-    filters: usize,
-    /// While a ready list is built, `slots[fd]` is the position of `fd`'s
-    /// entry in it. Stale values are harmless: a slot counts only if it
-    /// points at an entry for that very descriptor, so the table is never
-    /// reset. Covers every registered descriptor.
-    slots: Vec<u32>,
-    waker: WakeSource,
-    woken: bool,
-}
-
-// SAFETY: the only part of `Kqueue` that is not `Send` and `Sync` by itself
-// is the `udata` pointer inside each `Kevent` of the event buffer. It is
-// always null when set by this crate, the kernel merely copies it back, and
-// it is never dereferenced; the buffer is only touched through `&mut self`.
-unsafe impl Send for Kqueue {}
-// SAFETY: as for `Send`; `&Kqueue` gives access to the kqueue descriptor
-// only.
-unsafe impl Sync for Kqueue {}
-
-/// How the poller's waker reaches it.
-#[derive(Debug)]
-enum WakeSource {
-    /// No waker yet.
-    None,
-    /// An `EVFILT_USER` event on the kqueue, triggered by `NOTE_TRIGGER`.
-    #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
-    User,
-    /// A pipe (or eventfd) watched with `EVFILT_READ`.
-    Channel(WakeReceiver),
-}
-
-/// The identifier of the waker's `EVFILT_USER` event. User events have
-/// their own identifier space, so it clashes with no descriptor.
-#[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
-const WAKE_IDENT: usize = 0;
-
-/// `slots` entry for "no position".
-const NO_SLOT: u32 = u32::MAX;
-
-/// The filters of each direction, in the order changes are submitted.
-const FILTERS: [(Events, Filter); 2] = [(Events::READ, EVFILT_READ), (Events::WRITE, EVFILT_WRITE)];
-
-/// How many filters watch `events`.
-const fn filter_count(events: Events) -> usize {
-    events.is_readable() as usize + events.is_writable() as usize
-}
-
-/// The events in `a` but not in `b`.
-fn difference(a: Events, b: Events) -> Events {
-    a & Events::from_bits(!b.bits() & Events::ALL.bits()).unwrap_or(Events::EMPTY)
-}
-
-/// What a ready entry of `filter` with `flags` means: `None` for a filter
-/// this crate does not register descriptors with.
+/// Expands to the items it is given where the target has a kqueue (where
+/// this crate has a `KqueueSelector`), and to nothing elsewhere: how a
+/// dependent gates its kqueue code without writing the platform list again.
 ///
-/// `EV_EOF` (the peer hung up, or the descriptor reached end of file) and
-/// `EV_ERROR` make the descriptor ready both ways, as `POLLHUP` does for
-/// Python's poll-like backends; the caller masks by what was registered.
-#[inline]
-fn ready_events(filter: Filter, flags: Flags) -> Option<Events> {
-    let direction = if filter == EVFILT_READ {
-        Events::READ
-    } else if filter == EVFILT_WRITE {
-        Events::WRITE
-    } else {
-        return None;
+/// # Examples
+///
+/// ```
+/// selectors_kqueue::cfg_kqueue! {
+///     type Sel = selectors_kqueue::KqueueSelector<std::net::TcpStream, u64>;
+/// }
+/// selectors_kqueue::cfg_not_kqueue! {
+///     type Sel = (); // no kqueue on this target
+/// }
+/// # let _: Option<Sel> = None;
+/// ```
+#[macro_export]
+macro_rules! cfg_kqueue {
+    ($($item:item)*) => {
+        $crate::__kqueue_or_not! { { $($item)* } {} }
     };
-    if flags & (EV_EOF | EV_ERROR) != 0 {
-        Some(Events::ALL)
-    } else {
-        Some(direction)
-    }
 }
 
-/// Adds `events` of `fd` to the ready list, merged into `fd`'s entry if it
-/// already has one (the two filters of one descriptor come as two entries).
-#[inline]
-fn merge(ready: &mut Vec<(RawFd, Events)>, slots: &mut [u32], fd: RawFd, events: Events) {
-    let Some(slot) = usize::try_from(fd).ok().and_then(|i| slots.get_mut(i)) else {
-        // Not a registered descriptor (the table covers them all): the
-        // selector drops the entry, so it needs no merging.
-        ready.push((fd, events));
-        return;
+/// Expands to the items it is given where the target has no kqueue, and to
+/// nothing where it has one: the complement of [`cfg_kqueue!`].
+#[macro_export]
+macro_rules! cfg_not_kqueue {
+    ($($item:item)*) => {
+        $crate::__kqueue_or_not! { {} { $($item)* } }
     };
-    match ready.get_mut(*slot as usize) {
-        Some(entry) if entry.0 == fd => entry.1 |= events,
-        _ => {
-            *slot = u32::try_from(ready.len()).unwrap_or(NO_SLOT);
-            ready.push((fd, events));
-        }
+}
+
+/// The first group where the build script found a kqueue.
+#[cfg(selectors_kqueue)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __kqueue_or_not {
+    ({ $($kqueue:tt)* } { $($not:tt)* }) => {
+        $($kqueue)*
+    };
+}
+
+/// The second group where the build script found no kqueue.
+#[cfg(not(selectors_kqueue))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __kqueue_or_not {
+    ({ $($kqueue:tt)* } { $($not:tt)* }) => {
+        $($not)*
+    };
+}
+
+/// The backend: compiled where the target has a kqueue.
+#[cfg(selectors_kqueue)]
+mod poller {
+    use std::fmt;
+    use std::io;
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use selectors_core::backend::{
+        add_wake_channel, to_timespec, EventBuffer, Poller, ReadyList, WakeSignal, WakeSlot,
+    };
+    use selectors_core::{BaseSelector, Events};
+
+    use crate::ffi::{
+        self, Filter, Flags, Kevent, EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_DELETE, EV_EOF, EV_ERROR,
+    };
+
+    /// Python's `KqueueSelector`: a [`Selector`](crate::Selector) on kqueue,
+    /// holding file objects `F` with data `T`.
+    pub type KqueueSelector<F = RawFd, T = ()> = BaseSelector<Kqueue, F, T>;
+
+    /// The kqueue behind [`KqueueSelector`]: its [`Poller`].
+    pub struct Kqueue {
+        /// The kqueue. Shared with the waker's `EVFILT_USER` signal, so that its
+        /// number cannot be reused while a waker may still trigger it.
+        kq: Arc<OwnedFd>,
+        /// Where `kevent` writes ready events, with room for every registered
+        /// filter, the waker's included: one per direction of each registered
+        /// descriptor.
+        events: EventBuffer<Kevent>,
+        /// While a ready list is built, `slots[fd]` is the position of `fd`'s
+        /// entry in it. Stale values are harmless: a slot counts only if it
+        /// points at an entry for that very descriptor, so the table is never
+        /// reset. Covers every registered descriptor.
+        slots: Vec<u32>,
+        /// Whether the last wait saw the waker's event, and the waker's pipe
+        /// where it is one (without `EVFILT_USER`).
+        wake: WakeSlot,
     }
-}
 
-/// A change the kernel did not fully apply.
-struct Refused {
-    /// The filters that may have been applied (all but those the kernel
-    /// answered with an error): what a rollback must delete.
-    maybe_applied: Events,
-    error: io::Error,
-}
+    // SAFETY: (`Poller` requires both.) The only part of `Kqueue` that is
+    // not `Send` and `Sync` by itself is the `udata` pointer inside each
+    // `Kevent` of the event buffer. It is always null when set by this crate,
+    // the kernel merely copies it back, and it is never dereferenced; the
+    // buffer is only touched through `&mut self`.
+    unsafe impl Send for Kqueue {}
+    // SAFETY: as for `Send`; `&Kqueue` gives access to the kqueue descriptor
+    // only.
+    unsafe impl Sync for Kqueue {}
 
-impl Kqueue {
-    /// Applies `action` (`EV_ADD` or `EV_DELETE`) to the filters of `events`
-    /// on `fd`, in one `kevent` call.
+    /// The identifier of the waker's `EVFILT_USER` event. User events have
+    /// their own identifier space, so it clashes with no descriptor.
+    #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+    const WAKE_IDENT: usize = 0;
+
+    /// `slots` entry for "no position".
+    const NO_SLOT: u32 = u32::MAX;
+
+    /// The filters of each direction, in the order changes are submitted.
+    const FILTERS: [(Events, Filter); 2] =
+        [(Events::READ, EVFILT_READ), (Events::WRITE, EVFILT_WRITE)];
+
+    /// How many filters watch `events`.
+    const fn filter_count(events: Events) -> usize {
+        events.is_readable() as usize + events.is_writable() as usize
+    }
+
+    /// The events in `a` but not in `b`.
+    fn difference(a: Events, b: Events) -> Events {
+        a & Events::from_bits(!b.bits() & Events::ALL.bits()).unwrap_or(Events::EMPTY)
+    }
+
+    /// What a ready entry of `filter` with `flags` means: `None` for a filter
+    /// this crate does not register descriptors with.
     ///
-    /// `EV_RECEIPT` makes the kernel answer every change with an `EV_ERROR`
-    /// entry whose `data` is 0 or the change's `errno`, and keeps it from
-    /// scanning for events (so the zero timeout never matters). Without it,
-    /// the first failing change would end the call and leave the later ones
-    /// unapplied. (kqueue(2): "EV_RECEIPT … useful for making bulk changes
-    /// to a kqueue without draining any pending events".)
-    fn submit(&self, fd: RawFd, events: Events, action: Flags) -> Result<(), Refused> {
-        let mut changes = [ffi::empty(); 2];
-        let mut n = 0;
-        for (direction, filter) in FILTERS {
-            if events.contains(direction) {
-                changes[n] = ffi::change(fd as usize, filter, action | ffi::EV_RECEIPT);
-                n += 1;
+    /// `EV_EOF` (the peer hung up, or the descriptor reached end of file) and
+    /// `EV_ERROR` make the descriptor ready both ways, as `POLLHUP` does for
+    /// Python's poll-like backends; the caller masks by what was registered.
+    #[inline]
+    fn filter_events(filter: Filter, flags: Flags) -> Option<Events> {
+        let direction = if filter == EVFILT_READ {
+            Events::READ
+        } else if filter == EVFILT_WRITE {
+            Events::WRITE
+        } else {
+            return None;
+        };
+        if flags & (EV_EOF | EV_ERROR) != 0 {
+            Some(Events::ALL)
+        } else {
+            Some(direction)
+        }
+    }
+
+    /// Adds `events` of `fd` to the ready list, merged into `fd`'s entry if it
+    /// already has one (the two filters of one descriptor come as two entries).
+    #[inline]
+    fn merge(ready: &mut Vec<(RawFd, Events)>, slots: &mut [u32], fd: RawFd, events: Events) {
+        let Some(slot) = usize::try_from(fd).ok().and_then(|i| slots.get_mut(i)) else {
+            // Not a registered descriptor (the table covers them all): the
+            // selector drops the entry, so it needs no merging.
+            ready.push((fd, events));
+            return;
+        };
+        match ready.get_mut(*slot as usize) {
+            Some(entry) if entry.0 == fd => entry.1 |= events,
+            _ => {
+                *slot = u32::try_from(ready.len()).unwrap_or(NO_SLOT);
+                ready.push((fd, events));
             }
         }
-        let mut receipts = [ffi::empty(); 2];
-        let zero = to_timespec(Some(Duration::ZERO));
-        let answered = ffi::kevent(
-            self.kq.as_fd(),
-            &changes[..n],
-            &mut receipts[..n],
-            zero.as_ref(),
-        )
-        .map_err(|error| Refused {
-            maybe_applied: events,
-            error,
-        })?;
-        let mut confirmed = Events::EMPTY;
-        let mut refused = Events::EMPTY;
-        let mut error = None;
-        for receipt in &receipts[..answered] {
-            let (filter, flags) = (receipt.filter, receipt.flags);
-            let direction = if filter == EVFILT_READ {
-                Events::READ
-            } else if filter == EVFILT_WRITE {
-                Events::WRITE
-            } else {
-                continue;
-            };
-            if flags & EV_ERROR == 0 || ffi::ident_fd(receipt) != fd {
-                continue; // not a receipt of ours; cannot happen
-            }
-            match ffi::receipt_errno(receipt) {
-                0 => confirmed |= direction,
-                errno => {
-                    refused |= direction;
-                    error.get_or_insert(io::Error::from_raw_os_error(errno));
+    }
+
+    /// A change the kernel did not fully apply.
+    struct Refused {
+        /// The filters that may have been applied (all but those the kernel
+        /// answered with an error): what a rollback must delete.
+        maybe_applied: Events,
+        error: io::Error,
+    }
+
+    impl Kqueue {
+        /// Applies `action` (`EV_ADD` or `EV_DELETE`) to the filters of `events`
+        /// on `fd`, in one `kevent` call.
+        ///
+        /// `EV_RECEIPT` makes the kernel answer every change with an `EV_ERROR`
+        /// entry whose `data` is 0 or the change's `errno`, and keeps it from
+        /// scanning for events (so the zero timeout never matters). Without it,
+        /// the first failing change would end the call and leave the later ones
+        /// unapplied. (kqueue(2): "EV_RECEIPT … useful for making bulk changes
+        /// to a kqueue without draining any pending events".)
+        fn submit(&self, fd: RawFd, events: Events, action: Flags) -> Result<(), Refused> {
+            let mut changes = [ffi::empty(); 2];
+            let mut n = 0;
+            for (direction, filter) in FILTERS {
+                if events.contains(direction) {
+                    changes[n] = ffi::change(fd as usize, filter, action | ffi::EV_RECEIPT);
+                    n += 1;
                 }
             }
-        }
-        if confirmed == events {
-            return Ok(());
-        }
-        Err(Refused {
-            maybe_applied: difference(events, refused),
-            error: error.unwrap_or_else(|| {
-                io::Error::other("kevent answered fewer changes than it was given")
-            }),
-        })
-    }
-
-    /// Deletes the filters of `events` on `fd`, ignoring failures: used where
-    /// the filters may already be gone (see `unregister`) and for rollbacks.
-    fn delete(&self, fd: RawFd, events: Events) {
-        if !events.is_empty() {
-            let _ = self.submit(fd, events, EV_DELETE);
-        }
-    }
-
-    /// Adds the filters of `events` on `fd`: all of them, or none.
-    fn add(&self, fd: RawFd, events: Events) -> io::Result<()> {
-        self.submit(fd, events, EV_ADD).map_err(|refused| {
-            // Undo the half that was applied, so that a failure leaves
-            // nothing behind (CPython keeps the READ filter of a failed
-            // READ|WRITE registration). The filters were not registered
-            // before, so deleting them restores the old state exactly.
-            self.delete(fd, refused.maybe_applied);
-            refused.error
-        })
-    }
-
-    /// Grows the event buffer to hold every filter, and the slot table to
-    /// cover `fd`: amortised here, so that `wait` never allocates.
-    fn reserve(&mut self, fd: RawFd) {
-        let needed = self.filters.max(1);
-        if self.events.len() < needed {
-            self.events.resize(needed.next_power_of_two(), ffi::empty());
-        }
-        let needed = fd as usize + 1;
-        if self.slots.len() < needed {
-            self.slots.resize(needed.next_power_of_two(), NO_SLOT);
-        }
-    }
-
-    /// The number of filters the kqueue watches for the registered
-    /// descriptors and the waker, as the poller counts them.
-    pub fn filters(&self) -> usize {
-        self.filters
-    }
-}
-
-impl Poller for Kqueue {
-    const NAME: &'static str = "kqueue";
-    // EPOLL_CTL_ADD/MOD and EV_ADD fail with EBADF for a closed descriptor.
-    const REFUSES_CLOSED: bool = true;
-
-    fn new() -> io::Result<Self> {
-        Ok(Kqueue {
-            kq: Arc::new(ffi::kqueue()?),
-            // Never empty: `kevent` with no room returns at once, whatever
-            // the timeout (bpo-29255).
-            events: vec![ffi::empty()],
-            filters: 0,
-            slots: Vec::new(),
-            waker: WakeSource::None,
-            woken: false,
-        })
-    }
-
-    fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()> {
-        self.add(fd, events)?;
-        self.filters += filter_count(events);
-        self.reserve(fd);
-        Ok(())
-    }
-
-    fn modify(&mut self, fd: RawFd, old: Events, new: Events) -> io::Result<()> {
-        // Add first: if the kernel refuses, `old` is still fully in place
-        // (the strong guarantee). Deleting first could not be undone if the
-        // add then failed.
-        let added = difference(new, old);
-        let removed = difference(old, new);
-        if !added.is_empty() {
-            self.add(fd, added)?;
-        }
-        // A delete fails only if the kernel already forgot the filter, as in
-        // `unregister`; the filter is gone either way.
-        self.delete(fd, removed);
-        self.filters = self.filters + filter_count(added) - filter_count(removed);
-        self.reserve(fd);
-        Ok(())
-    }
-
-    fn unregister(&mut self, fd: RawFd, events: Events) {
-        self.filters -= filter_count(events);
-        // Failure is expected and harmless. `EBADF`: the owner already closed
-        // `fd`, and the kernel removed its filters then (kqueue(2): "calling
-        // close() on a file descriptor will remove any kevents that reference
-        // the descriptor"). `ENOENT`: the number now names another file, which
-        // was never added. Either way nothing watches the old file any more;
-        // CPython ignores these errors too.
-        //
-        // libkqueue deviation (`cfg(selectors_libkqueue)`): it cannot see a
-        // close, so the filters of a closed descriptor survive it, and this
-        // EV_DELETE is what removes them (it then succeeds once, where a
-        // kernel says EBADF).
-        self.delete(fd, events);
-    }
-
-    #[inline]
-    fn wait(
-        &mut self,
-        ready: &mut Vec<(RawFd, Events)>,
-        timeout: Option<Duration>,
-    ) -> io::Result<()> {
-        #[cfg(all(target_os = "linux", selectors_libkqueue))]
-        // libkqueue deviation: it turns the timeout into an `int` of
-        // milliseconds (`1000 * tv_sec + tv_nsec / 1000000`), which overflows
-        // past about 24.8 days. Wait at most ~23 days at a time; the caller's
-        // deadline loop waits again for the rest.
-        let timeout = timeout.map(|t| t.min(Duration::from_secs(2_000_000)));
-        let timeout = to_timespec(timeout);
-        let n = ffi::kevent(self.kq.as_fd(), &[], &mut self.events, timeout.as_ref())?;
-        ready.reserve(n);
-        for kev in &self.events[..n] {
-            // Copy the fields out: `kevent` is packed on Apple targets.
-            let (filter, flags) = (kev.filter, kev.flags);
-            #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
-            if filter == ffi::EVFILT_USER {
-                // The waker's user event (EV_CLEAR: already reset).
-                self.woken = true;
-                continue;
+            let mut receipts = [ffi::empty(); 2];
+            let zero = to_timespec(Some(Duration::ZERO));
+            let answered = ffi::kevent(
+                self.kq.as_fd(),
+                &changes[..n],
+                &mut receipts[..n],
+                zero.as_ref(),
+            )
+            .map_err(|error| Refused {
+                maybe_applied: events,
+                error,
+            })?;
+            let mut confirmed = Events::EMPTY;
+            let mut refused = Events::EMPTY;
+            let mut error = None;
+            for receipt in &receipts[..answered] {
+                let (filter, flags) = (receipt.filter, receipt.flags);
+                let direction = if filter == EVFILT_READ {
+                    Events::READ
+                } else if filter == EVFILT_WRITE {
+                    Events::WRITE
+                } else {
+                    continue;
+                };
+                if flags & EV_ERROR == 0 || ffi::ident_fd(receipt) != fd {
+                    continue; // not a receipt of ours; cannot happen
+                }
+                match ffi::receipt_errno(receipt) {
+                    0 => confirmed |= direction,
+                    errno => {
+                        refused |= direction;
+                        error.get_or_insert(io::Error::from_raw_os_error(errno));
+                    }
+                }
             }
-            let Some(events) = ready_events(filter, flags) else {
-                continue;
-            };
-            let fd = ffi::ident_fd(kev);
-            if let WakeSource::Channel(receiver) = &self.waker {
-                if fd == receiver.fd() {
-                    self.woken = true;
+            if confirmed == events {
+                return Ok(());
+            }
+            Err(Refused {
+                maybe_applied: difference(events, refused),
+                error: error.unwrap_or_else(|| {
+                    io::Error::other("kevent answered fewer changes than it was given")
+                }),
+            })
+        }
+
+        /// Deletes the filters of `events` on `fd`, ignoring failures: used where
+        /// the filters may already be gone (see `unregister`) and for rollbacks.
+        fn delete(&self, fd: RawFd, events: Events) {
+            if !events.is_empty() {
+                let _ = self.submit(fd, events, EV_DELETE);
+            }
+        }
+
+        /// Adds the filters of `events` on `fd`: all of them, or none.
+        fn add(&self, fd: RawFd, events: Events) -> io::Result<()> {
+            self.submit(fd, events, EV_ADD).map_err(|refused| {
+                // Undo the half that was applied, so that a failure leaves
+                // nothing behind (CPython keeps the READ filter of a failed
+                // READ|WRITE registration). The filters were not registered
+                // before, so deleting them restores the old state exactly.
+                self.delete(fd, refused.maybe_applied);
+                refused.error
+            })
+        }
+
+        /// Grows the slot table to cover `fd`: amortised here, so that `wait`
+        /// never allocates.
+        fn reserve_slot(&mut self, fd: RawFd) {
+            let needed = fd as usize + 1;
+            if self.slots.len() < needed {
+                self.slots.resize(needed.next_power_of_two(), NO_SLOT);
+            }
+        }
+
+        /// The number of filters the kqueue watches for the registered
+        /// descriptors and the waker, as the poller counts them.
+        pub fn filters(&self) -> usize {
+            self.events.registered()
+        }
+    }
+
+    impl Poller for Kqueue {
+        const NAME: &'static str = "kqueue";
+        // EPOLL_CTL_ADD/MOD and EV_ADD fail with EBADF for a closed descriptor.
+        const REFUSES_CLOSED: bool = true;
+
+        fn new() -> io::Result<Self> {
+            Ok(Kqueue {
+                kq: Arc::new(ffi::kqueue()?),
+                events: EventBuffer::new(ffi::empty()),
+                slots: Vec::new(),
+                wake: WakeSlot::default(),
+            })
+        }
+
+        fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()> {
+            self.add(fd, events)?;
+            self.events.add(filter_count(events));
+            self.reserve_slot(fd);
+            Ok(())
+        }
+
+        fn modify(&mut self, fd: RawFd, old: Events, new: Events) -> io::Result<()> {
+            // Add first: if the kernel refuses, `old` is still fully in place
+            // (the strong guarantee). Deleting first could not be undone if the
+            // add then failed.
+            let added = difference(new, old);
+            let removed = difference(old, new);
+            if !added.is_empty() {
+                self.add(fd, added)?;
+            }
+            // A delete fails only if the kernel already forgot the filter, as in
+            // `unregister`; the filter is gone either way.
+            self.delete(fd, removed);
+            self.events.remove(filter_count(removed));
+            self.events.add(filter_count(added));
+            Ok(())
+        }
+
+        fn unregister(&mut self, fd: RawFd, events: Events) {
+            self.events.remove(filter_count(events));
+            // Failure is expected and harmless. `EBADF`: the owner already closed
+            // `fd`, and the kernel removed its filters then (kqueue(2): "calling
+            // close() on a file descriptor will remove any kevents that reference
+            // the descriptor"). `ENOENT`: the number now names another file, which
+            // was never added. Either way nothing watches the old file any more;
+            // CPython ignores these errors too.
+            //
+            // libkqueue deviation (`cfg(selectors_libkqueue)`): it cannot see a
+            // close, so the filters of a closed descriptor survive it, and this
+            // EV_DELETE is what removes them (it then succeeds once, where a
+            // kernel says EBADF).
+            self.delete(fd, events);
+        }
+
+        #[inline]
+        fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
+            #[cfg(all(target_os = "linux", selectors_libkqueue))]
+            // libkqueue deviation: it turns the timeout into an `int` of
+            // milliseconds (`1000 * tv_sec + tv_nsec / 1000000`), which overflows
+            // past about 24.8 days. Wait at most ~23 days at a time; the caller's
+            // deadline loop waits again for the rest.
+            let timeout = timeout.map(|t| t.min(Duration::from_secs(2_000_000)));
+            let timeout = to_timespec(timeout);
+            let n = ffi::kevent(self.kq.as_fd(), &[], &mut self.events, timeout.as_ref())?;
+            ready.reserve(n);
+            // The waker's pipe, where the waker is one.
+            let waker = self.wake.fd();
+            let mut woken = false;
+            for kev in &self.events[..n] {
+                // Copy the fields out: `kevent` is packed on Apple targets.
+                let (filter, flags) = (kev.filter, kev.flags);
+                #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+                if filter == ffi::EVFILT_USER {
+                    // The waker's user event (EV_CLEAR: already reset).
+                    woken = true;
                     continue;
                 }
-            }
-            merge(ready, &mut self.slots, fd, events);
-        }
-        if self.woken {
-            if let WakeSource::Channel(receiver) = &self.waker {
-                receiver.drain();
-            }
-        }
-        Ok(())
-    }
-
-    fn close(&mut self) {
-        // Every registration was unregistered; only the waker's filter, if
-        // any, is left.
-        self.events = vec![ffi::empty()];
-        self.slots = Vec::new();
-        self.filters = usize::from(!matches!(self.waker, WakeSource::None));
-    }
-
-    fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
-        #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
-        match self.add_user_event() {
-            Ok(()) => {
-                self.waker = WakeSource::User;
-                self.filters += 1;
-                self.reserve(0);
-                let signal = UserSignal {
-                    kq: Arc::clone(&self.kq),
+                let Some(events) = filter_events(filter, flags) else {
+                    continue;
                 };
-                return Ok((None, Box::new(signal)));
+                let fd = ffi::ident_fd(kev);
+                if Some(fd) == waker {
+                    woken = true;
+                    continue;
+                }
+                merge(ready, &mut self.slots, fd, events);
             }
-            // No EVFILT_USER in this kernel (it came late to NetBSD and
-            // OpenBSD): fall back to a pipe.
-            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {}
-            Err(err) => return Err(err),
+            if woken {
+                // Drains the pipe, if the waker is one.
+                self.wake.fire();
+            }
+            Ok(())
         }
-        // Always here under `cfg(selectors_libkqueue)`, a deviation: its
-        // kevent() takes mutexes, so triggering an EVFILT_USER from a signal
-        // handler could deadlock. A pipe's write(2) is async-signal-safe.
-        let (receiver, signal) = wake_channel()?;
-        let fd = receiver.fd();
-        self.add(fd, Events::READ)?;
-        self.filters += 1;
-        self.reserve(fd);
-        self.waker = WakeSource::Channel(receiver);
-        Ok((Some(fd), signal))
-    }
 
-    #[inline]
-    fn take_woken(&mut self) -> bool {
-        std::mem::take(&mut self.woken)
-    }
-}
-
-#[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
-impl Kqueue {
-    /// Adds the waker's `EVFILT_USER` event, cleared each time it is reported
-    /// (so wake-ups coalesce).
-    fn add_user_event(&self) -> io::Result<()> {
-        let add = ffi::change(
-            WAKE_IDENT,
-            ffi::EVFILT_USER,
-            EV_ADD | ffi::EV_CLEAR | ffi::EV_RECEIPT,
-        );
-        let mut receipt = [ffi::empty()];
-        let zero = to_timespec(Some(Duration::ZERO));
-        let n = ffi::kevent(self.kq.as_fd(), &[add], &mut receipt, zero.as_ref())?;
-        match receipt[..n].first().map(ffi::receipt_errno) {
-            Some(0) => Ok(()),
-            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
-            None => Err(io::Error::other("kevent answered no receipt")),
+        fn close(&mut self) {
+            // Every registration was unregistered; only the waker's filter, if
+            // any, is left.
+            self.events.reset();
+            self.slots = Vec::new();
         }
-    }
-}
 
-/// Triggers the waker's `EVFILT_USER` event: one `kevent(2)`, no lock, no
-/// allocation, so it is async-signal-safe.
-#[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
-#[derive(Debug)]
-struct UserSignal {
-    kq: Arc<OwnedFd>,
-}
-
-#[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
-impl WakeSignal for UserSignal {
-    fn signal(&self) -> io::Result<()> {
-        let mut trigger = ffi::change(WAKE_IDENT, ffi::EVFILT_USER, 0);
-        trigger.fflags = ffi::NOTE_TRIGGER;
-        // No room for events: the call only applies the change and returns.
-        ffi::kevent(self.kq.as_fd(), &[trigger], &mut [], None).map(drop)
-    }
-}
-
-impl AsFd for Kqueue {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.kq.as_fd()
-    }
-}
-
-impl fmt::Debug for Kqueue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Kqueue")
-            .field("kq", &self.kq.as_raw_fd())
-            .field("filters", &self.filters)
-            .field("buffer", &self.events.len())
-            .field("waker", &self.waker)
-            .finish_non_exhaustive()
-    }
-}
-
-static_assertions::assert_impl_all!(KqueueSelector: Send, Sync);
-static_assertions::assert_impl_all!(KqueueSelector<std::net::TcpStream, Box<dyn Send + Sync>>: Send, Sync);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-    use std::os::unix::net::UnixStream;
-    use std::sync::{Mutex, MutexGuard};
-
-    /// Serialises the tests that close descriptors, so that no other test of
-    /// this binary takes a number between its close and its check.
-    fn fd_lock() -> MutexGuard<'static, ()> {
-        static LOCK: Mutex<()> = Mutex::new(());
-        LOCK.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn wait_now(kq: &mut Kqueue) -> Vec<(RawFd, Events)> {
-        let mut ready = Vec::new();
-        kq.wait(&mut ready, Some(Duration::ZERO)).unwrap();
-        ready.sort_unstable_by_key(|&(fd, _)| fd);
-        ready
-    }
-
-    #[test]
-    fn filters_and_differences() {
-        assert_eq!(filter_count(Events::EMPTY), 0);
-        assert_eq!(filter_count(Events::READ), 1);
-        assert_eq!(filter_count(Events::WRITE), 1);
-        assert_eq!(filter_count(Events::ALL), 2);
-        assert_eq!(difference(Events::ALL, Events::READ), Events::WRITE);
-        assert_eq!(difference(Events::READ, Events::WRITE), Events::READ);
-        assert_eq!(difference(Events::READ, Events::ALL), Events::EMPTY);
-    }
-
-    #[test]
-    fn eof_and_error_are_both_directions() {
-        assert_eq!(ready_events(EVFILT_READ, 0), Some(Events::READ));
-        assert_eq!(ready_events(EVFILT_WRITE, 0), Some(Events::WRITE));
-        for flag in [EV_EOF, EV_ERROR, EV_EOF | EV_ERROR] {
-            assert_eq!(ready_events(EVFILT_READ, flag), Some(Events::ALL));
-            assert_eq!(ready_events(EVFILT_WRITE, flag), Some(Events::ALL));
+        #[inline]
+        fn wake_slot(&mut self) -> Option<&mut WakeSlot> {
+            Some(&mut self.wake)
         }
-        // Any other filter (a timer, a signal…) is not a descriptor's.
-        let other: Filter = 100;
-        assert_eq!(ready_events(other, 0), None);
-    }
 
-    #[test]
-    fn the_two_filters_of_a_descriptor_merge_into_one_entry() {
-        let mut slots = vec![NO_SLOT; 16];
-        // Stale positions from an earlier wait must not matter.
-        slots[3] = 0;
-        slots[9] = 7;
-        let mut ready = Vec::new();
-        for (fd, events) in [
-            (5, Events::WRITE),
-            (3, Events::READ),
-            (5, Events::READ),
-            (9, Events::WRITE),
-            (3, Events::WRITE),
-            (40, Events::READ), // beyond the table: not registered
-        ] {
-            merge(&mut ready, &mut slots, fd, events);
+        /// Watches the waker's pipe, where the waker is one (see `add_waker`).
+        fn watch_waker(&mut self, fd: RawFd) -> io::Result<()> {
+            self.add(fd, Events::READ)?;
+            self.events.add(1);
+            self.reserve_slot(fd);
+            Ok(())
         }
-        assert_eq!(
-            ready,
-            [
-                (5, Events::ALL),
-                (3, Events::ALL),
-                (9, Events::WRITE),
-                (40, Events::READ)
-            ]
-        );
-    }
 
-    #[test]
-    fn the_buffer_has_room_for_every_filter_and_is_never_empty() {
-        let _lock = fd_lock();
-        let mut kq = Kqueue::new().unwrap();
-        assert_eq!(kq.events.len(), 1);
-        let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
-        for (a, _) in &pairs {
-            kq.register(a.as_raw_fd(), Events::ALL).unwrap();
-        }
-        assert_eq!(kq.filters(), 6);
-        assert!(kq.events.len() >= 6);
-        let fd = pairs[0].0.as_raw_fd();
-        kq.modify(fd, Events::ALL, Events::READ).unwrap();
-        assert_eq!(kq.filters(), 5);
-        kq.modify(fd, Events::READ, Events::WRITE).unwrap();
-        assert_eq!(kq.filters(), 5);
-        for (a, _) in &pairs {
-            let events = if a.as_raw_fd() == fd {
-                Events::WRITE
-            } else {
-                Events::ALL
-            };
-            kq.unregister(a.as_raw_fd(), events);
-        }
-        assert_eq!(kq.filters(), 0);
-        kq.close();
-        assert_eq!(kq.events.len(), 1);
-    }
-
-    #[test]
-    fn a_descriptor_closed_while_registered_loses_its_filters() {
-        let _lock = fd_lock();
-        let mut kq = Kqueue::new().unwrap();
-        let (a, _b) = UnixStream::pair().unwrap();
-        let fd = a.as_raw_fd();
-        kq.register(fd, Events::READ).unwrap();
-        drop(a);
-        let deleted = kq.submit(fd, Events::READ, EV_DELETE);
-        if cfg!(all(target_os = "linux", selectors_libkqueue)) {
-            // libkqueue deviation: it cannot see the close, so the filter
-            // outlived it, and EV_DELETE removes it (once).
-            assert!(deleted.is_ok());
-            let again = kq.submit(fd, Events::READ, EV_DELETE).err();
-            assert!(again.is_some(), "deleted twice");
-        } else {
-            // kqueue(2): close() removes the descriptor's kevents, and the
-            // number is no longer a descriptor.
-            let err = deleted.expect_err("EV_DELETE of a closed fd").error;
-            assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
+            #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+            match self.add_user_event() {
+                Ok(()) => {
+                    self.events.add(1);
+                    let signal = UserSignal {
+                        kq: Arc::clone(&self.kq),
+                    };
+                    return Ok((None, Box::new(signal)));
+                }
+                // No EVFILT_USER in this kernel (it came late to NetBSD and
+                // OpenBSD): fall back to a pipe.
+                Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {}
+                Err(err) => return Err(err),
+            }
+            // Always here under `cfg(selectors_libkqueue)`, a deviation: its
+            // kevent() takes mutexes, so triggering an EVFILT_USER from a signal
+            // handler could deadlock. A pipe's write(2) is async-signal-safe.
+            add_wake_channel(self)
         }
     }
 
-    #[test]
-    fn a_reused_number_is_watched_once_added() {
-        let _lock = fd_lock();
-        let mut kq = Kqueue::new().unwrap();
-        let (a, _b) = UnixStream::pair().unwrap();
-        let fd = a.as_raw_fd();
-        kq.register(fd, Events::READ).unwrap();
-        // Reuse the number for another socket, with data waiting to be read.
-        let (c, mut d) = UnixStream::pair().unwrap();
-        d.write_all(b"x").unwrap();
-        // SAFETY: both descriptors are open and owned by this test; `a` owns
-        // the number `fd`, which now names a duplicate of `c`.
-        selectors_core::sys::cvt(unsafe { libc::dup2(c.as_raw_fd(), fd) }).unwrap();
-        kq.add(fd, Events::READ).unwrap();
-        if cfg!(all(target_os = "linux", selectors_libkqueue)) {
-            // libkqueue deviation: the filter of the closed file is still
-            // there, and a plain EV_ADD updates it instead of watching the
-            // new file, until the old entry is deleted.
-            assert_eq!(wait_now(&mut kq), []);
-            kq.delete(fd, Events::READ);
-            kq.add(fd, Events::READ).unwrap();
-        }
-        // A kernel dropped the old filter on close: the add watches the new
-        // socket at once.
-        assert_eq!(wait_now(&mut kq), [(fd, Events::READ)]);
-        kq.unregister(fd, Events::READ);
-        drop((a, c));
-    }
-
-    #[cfg(any(
-        target_vendor = "apple",
-        target_os = "freebsd",
-        target_os = "dragonfly"
-    ))]
-    #[test]
-    fn the_waker_is_a_user_event_without_a_descriptor() {
-        let _lock = fd_lock();
-        let mut kq = Kqueue::new().unwrap();
-        let (fd, signal) = kq.add_waker().unwrap();
-        assert_eq!(fd, None);
-        assert_eq!(kq.filters(), 1);
-        signal.signal().unwrap();
-        signal.signal().unwrap();
-        assert_eq!(wait_now(&mut kq), []);
-        assert!(kq.take_woken(), "woken once");
-        assert_eq!(wait_now(&mut kq), []);
-        assert!(!kq.take_woken(), "EV_CLEAR reset it");
-    }
-
-    #[cfg(all(target_os = "linux", selectors_libkqueue))]
-    #[test]
-    fn under_libkqueue_the_waker_is_a_pipe() {
-        let _lock = fd_lock();
-        // libkqueue deviation: its kevent() is not async-signal-safe, so the
-        // waker is a descriptor (see `add_waker`).
-        let mut kq = Kqueue::new().unwrap();
-        let (fd, signal) = kq.add_waker().unwrap();
-        assert!(fd.is_some());
-        signal.signal().unwrap();
-        assert_eq!(wait_now(&mut kq), []);
-        assert!(kq.take_woken());
-        assert_eq!(wait_now(&mut kq), []);
-        assert!(!kq.take_woken(), "drained");
-    }
-
-    /// A kqueue descriptor takes `EVFILT_READ` but refuses `EVFILT_WRITE`
-    /// (`EINVAL`): a real way to make half of a registration fail. Not under
-    /// libkqueue, whose kqueue descriptor is a pipe and takes both.
     #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
-    #[test]
-    fn a_half_refused_change_leaves_the_old_state() {
-        let _lock = fd_lock();
-        // A kqueue that is readable: it has a ready event.
-        let mut inner = Kqueue::new().unwrap();
-        let (a, _b) = UnixStream::pair().unwrap();
-        inner.register(a.as_raw_fd(), Events::WRITE).unwrap();
-        let inner_fd = inner.as_fd().as_raw_fd();
-
-        let mut outer = Kqueue::new().unwrap();
-        let err = outer.register(inner_fd, Events::ALL).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
-        assert_eq!(outer.filters(), 0);
-        // The READ half was rolled back (CPython leaves it registered).
-        assert_eq!(wait_now(&mut outer), []);
-
-        outer.register(inner_fd, Events::READ).unwrap();
-        assert_eq!(wait_now(&mut outer), [(inner_fd, Events::READ)]);
-        for new in [Events::ALL, Events::WRITE] {
-            let err = outer.modify(inner_fd, Events::READ, new).unwrap_err();
-            assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
-            assert_eq!(outer.filters(), 1);
-            // The old registration is intact.
-            assert_eq!(wait_now(&mut outer), [(inner_fd, Events::READ)]);
+    impl Kqueue {
+        /// Adds the waker's `EVFILT_USER` event, cleared each time it is reported
+        /// (so wake-ups coalesce).
+        fn add_user_event(&self) -> io::Result<()> {
+            let add = ffi::change(
+                WAKE_IDENT,
+                ffi::EVFILT_USER,
+                EV_ADD | ffi::EV_CLEAR | ffi::EV_RECEIPT,
+            );
+            let mut receipt = [ffi::empty()];
+            let zero = to_timespec(Some(Duration::ZERO));
+            let n = ffi::kevent(self.kq.as_fd(), &[add], &mut receipt, zero.as_ref())?;
+            match receipt[..n].first().map(ffi::receipt_errno) {
+                Some(0) => Ok(()),
+                Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+                None => Err(io::Error::other("kevent answered no receipt")),
+            }
         }
-        outer.unregister(inner_fd, Events::READ);
-        assert_eq!(wait_now(&mut outer), []);
+    }
+
+    /// Triggers the waker's `EVFILT_USER` event: one `kevent(2)`, no lock, no
+    /// allocation, so it is async-signal-safe.
+    #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+    #[derive(Debug)]
+    struct UserSignal {
+        kq: Arc<OwnedFd>,
+    }
+
+    #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+    impl WakeSignal for UserSignal {
+        fn signal(&self) -> io::Result<()> {
+            let mut trigger = ffi::change(WAKE_IDENT, ffi::EVFILT_USER, 0);
+            trigger.fflags = ffi::NOTE_TRIGGER;
+            // No room for events: the call only applies the change and returns.
+            ffi::kevent(self.kq.as_fd(), &[trigger], &mut [], None).map(drop)
+        }
+    }
+
+    impl AsFd for Kqueue {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.kq.as_fd()
+        }
+    }
+
+    impl fmt::Debug for Kqueue {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("Kqueue")
+                .field("kq", &self.kq.as_raw_fd())
+                .field("filters", &self.events.registered())
+                .field("buffer", &self.events.len())
+                .field("wake", &self.wake)
+                .finish_non_exhaustive()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::io::Write;
+        use std::os::unix::net::UnixStream;
+        use std::sync::{Mutex, MutexGuard};
+
+        /// Serialises the tests that close descriptors, so that no other test of
+        /// this binary takes a number between its close and its check.
+        fn fd_lock() -> MutexGuard<'static, ()> {
+            static LOCK: Mutex<()> = Mutex::new(());
+            LOCK.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        fn wait_now(kq: &mut Kqueue) -> Vec<(RawFd, Events)> {
+            let mut ready = Vec::new();
+            kq.wait(&mut ready, Some(Duration::ZERO)).unwrap();
+            ready.sort_unstable_by_key(|&(fd, _)| fd);
+            ready
+        }
+
+        #[test]
+        fn filters_and_differences() {
+            assert_eq!(filter_count(Events::EMPTY), 0);
+            assert_eq!(filter_count(Events::READ), 1);
+            assert_eq!(filter_count(Events::WRITE), 1);
+            assert_eq!(filter_count(Events::ALL), 2);
+            assert_eq!(difference(Events::ALL, Events::READ), Events::WRITE);
+            assert_eq!(difference(Events::READ, Events::WRITE), Events::READ);
+            assert_eq!(difference(Events::READ, Events::ALL), Events::EMPTY);
+        }
+
+        #[test]
+        fn eof_and_error_are_both_directions() {
+            assert_eq!(filter_events(EVFILT_READ, 0), Some(Events::READ));
+            assert_eq!(filter_events(EVFILT_WRITE, 0), Some(Events::WRITE));
+            for flag in [EV_EOF, EV_ERROR, EV_EOF | EV_ERROR] {
+                assert_eq!(filter_events(EVFILT_READ, flag), Some(Events::ALL));
+                assert_eq!(filter_events(EVFILT_WRITE, flag), Some(Events::ALL));
+            }
+            // Any other filter (a timer, a signal…) is not a descriptor's.
+            let other: Filter = 100;
+            assert_eq!(filter_events(other, 0), None);
+        }
+
+        #[test]
+        fn the_two_filters_of_a_descriptor_merge_into_one_entry() {
+            let mut slots = vec![NO_SLOT; 16];
+            // Stale positions from an earlier wait must not matter.
+            slots[3] = 0;
+            slots[9] = 7;
+            let mut ready = Vec::new();
+            for (fd, events) in [
+                (5, Events::WRITE),
+                (3, Events::READ),
+                (5, Events::READ),
+                (9, Events::WRITE),
+                (3, Events::WRITE),
+                (40, Events::READ), // beyond the table: not registered
+            ] {
+                merge(&mut ready, &mut slots, fd, events);
+            }
+            assert_eq!(
+                ready,
+                [
+                    (5, Events::ALL),
+                    (3, Events::ALL),
+                    (9, Events::WRITE),
+                    (40, Events::READ)
+                ]
+            );
+        }
+
+        #[test]
+        fn the_buffer_has_room_for_every_filter_and_is_never_empty() {
+            let _lock = fd_lock();
+            let mut kq = Kqueue::new().unwrap();
+            assert_eq!(kq.events.len(), 1);
+            let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
+            for (a, _) in &pairs {
+                kq.register(a.as_raw_fd(), Events::ALL).unwrap();
+            }
+            assert_eq!(kq.filters(), 6);
+            assert!(kq.events.len() >= 6);
+            let fd = pairs[0].0.as_raw_fd();
+            kq.modify(fd, Events::ALL, Events::READ).unwrap();
+            assert_eq!(kq.filters(), 5);
+            kq.modify(fd, Events::READ, Events::WRITE).unwrap();
+            assert_eq!(kq.filters(), 5);
+            for (a, _) in &pairs {
+                let events = if a.as_raw_fd() == fd {
+                    Events::WRITE
+                } else {
+                    Events::ALL
+                };
+                kq.unregister(a.as_raw_fd(), events);
+            }
+            assert_eq!(kq.filters(), 0);
+            kq.close();
+            assert_eq!(kq.events.len(), 1);
+        }
+
+        #[test]
+        fn a_descriptor_closed_while_registered_loses_its_filters() {
+            let _lock = fd_lock();
+            let mut kq = Kqueue::new().unwrap();
+            let (a, _b) = UnixStream::pair().unwrap();
+            let fd = a.as_raw_fd();
+            kq.register(fd, Events::READ).unwrap();
+            drop(a);
+            let deleted = kq.submit(fd, Events::READ, EV_DELETE);
+            if cfg!(all(target_os = "linux", selectors_libkqueue)) {
+                // libkqueue deviation: it cannot see the close, so the filter
+                // outlived it, and EV_DELETE removes it (once).
+                assert!(deleted.is_ok());
+                let again = kq.submit(fd, Events::READ, EV_DELETE).err();
+                assert!(again.is_some(), "deleted twice");
+            } else {
+                // kqueue(2): close() removes the descriptor's kevents, and the
+                // number is no longer a descriptor.
+                let err = deleted.expect_err("EV_DELETE of a closed fd").error;
+                assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+            }
+        }
+
+        #[test]
+        fn a_reused_number_is_watched_once_added() {
+            let _lock = fd_lock();
+            let mut kq = Kqueue::new().unwrap();
+            let (a, _b) = UnixStream::pair().unwrap();
+            let fd = a.as_raw_fd();
+            kq.register(fd, Events::READ).unwrap();
+            // Reuse the number for another socket, with data waiting to be read.
+            let (c, mut d) = UnixStream::pair().unwrap();
+            d.write_all(b"x").unwrap();
+            // SAFETY: both descriptors are open and owned by this test; `a` owns
+            // the number `fd`, which now names a duplicate of `c`.
+            selectors_core::backend::cvt(unsafe { libc::dup2(c.as_raw_fd(), fd) }).unwrap();
+            kq.add(fd, Events::READ).unwrap();
+            if cfg!(all(target_os = "linux", selectors_libkqueue)) {
+                // libkqueue deviation: the filter of the closed file is still
+                // there, and a plain EV_ADD updates it instead of watching the
+                // new file, until the old entry is deleted.
+                assert_eq!(wait_now(&mut kq), []);
+                kq.delete(fd, Events::READ);
+                kq.add(fd, Events::READ).unwrap();
+            }
+            // A kernel dropped the old filter on close: the add watches the new
+            // socket at once.
+            assert_eq!(wait_now(&mut kq), [(fd, Events::READ)]);
+            kq.unregister(fd, Events::READ);
+            drop((a, c));
+        }
+
+        #[cfg(any(
+            target_vendor = "apple",
+            target_os = "freebsd",
+            target_os = "dragonfly"
+        ))]
+        #[test]
+        fn the_waker_is_a_user_event_without_a_descriptor() {
+            let _lock = fd_lock();
+            let mut kq = Kqueue::new().unwrap();
+            let (fd, signal) = kq.add_waker().unwrap();
+            assert_eq!(fd, None);
+            assert_eq!(kq.filters(), 1);
+            signal.signal().unwrap();
+            signal.signal().unwrap();
+            assert_eq!(wait_now(&mut kq), []);
+            assert!(kq.take_woken(), "woken once");
+            assert_eq!(wait_now(&mut kq), []);
+            assert!(!kq.take_woken(), "EV_CLEAR reset it");
+        }
+
+        #[cfg(all(target_os = "linux", selectors_libkqueue))]
+        #[test]
+        fn under_libkqueue_the_waker_is_a_pipe() {
+            let _lock = fd_lock();
+            // libkqueue deviation: its kevent() is not async-signal-safe, so the
+            // waker is a descriptor (see `add_waker`).
+            let mut kq = Kqueue::new().unwrap();
+            let (fd, signal) = kq.add_waker().unwrap();
+            assert!(fd.is_some());
+            signal.signal().unwrap();
+            assert_eq!(wait_now(&mut kq), []);
+            assert!(kq.take_woken());
+            assert_eq!(wait_now(&mut kq), []);
+            assert!(!kq.take_woken(), "drained");
+        }
+
+        /// A kqueue descriptor takes `EVFILT_READ` but refuses `EVFILT_WRITE`
+        /// (`EINVAL`): a real way to make half of a registration fail. Not under
+        /// libkqueue, whose kqueue descriptor is a pipe and takes both.
+        #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+        #[test]
+        fn a_half_refused_change_leaves_the_old_state() {
+            let _lock = fd_lock();
+            // A kqueue that is readable: it has a ready event.
+            let mut inner = Kqueue::new().unwrap();
+            let (a, _b) = UnixStream::pair().unwrap();
+            inner.register(a.as_raw_fd(), Events::WRITE).unwrap();
+            let inner_fd = inner.as_fd().as_raw_fd();
+
+            let mut outer = Kqueue::new().unwrap();
+            let err = outer.register(inner_fd, Events::ALL).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+            assert_eq!(outer.filters(), 0);
+            // The READ half was rolled back (CPython leaves it registered).
+            assert_eq!(wait_now(&mut outer), []);
+
+            outer.register(inner_fd, Events::READ).unwrap();
+            assert_eq!(wait_now(&mut outer), [(inner_fd, Events::READ)]);
+            for new in [Events::ALL, Events::WRITE] {
+                let err = outer.modify(inner_fd, Events::READ, new).unwrap_err();
+                assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+                assert_eq!(outer.filters(), 1);
+                // The old registration is intact.
+                assert_eq!(wait_now(&mut outer), [(inner_fd, Events::READ)]);
+            }
+            outer.unregister(inner_fd, Events::READ);
+            assert_eq!(wait_now(&mut outer), []);
+        }
     }
 }

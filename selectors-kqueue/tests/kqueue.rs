@@ -1,12 +1,6 @@
 //! kqueue-specific behaviour, beyond the shared conformance suite.
-#![cfg(any(
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    all(target_os = "linux", selectors_libkqueue)
-))]
+// Where the target has a kqueue: set by the crate's build script.
+#![cfg(selectors_kqueue)]
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};

@@ -13,7 +13,7 @@
 //! registered, as Python does. Timeouts are rounded up to whole milliseconds.
 //!
 //! This crate is all a user of the poll backend needs: it re-exports
-//! `selectors-core`.
+//! the API of `selectors-core`.
 //!
 //! # Examples
 //!
@@ -42,17 +42,16 @@
 //! [poll(2)](https://man.freebsd.org/cgi/man.cgi?query=poll&sektion=2) (FreeBSD),
 //! CPython's `Lib/selectors.py` (`_PollLikeSelector`, `PollSelector`).
 #![cfg(unix)]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-pub use selectors_core::*;
+pub use selectors_core::api::*;
 
-use selectors_core::sys::{cvt, poll_mask, poll_ready as ready_events};
-use selectors_core::timeout::to_millis;
-use selectors_core::waker::{WakeSignal, WakeSlot};
+use selectors_core::backend::{
+    cvt, pollfd_events, pollfd_interest, to_millis, Poller, ReadyList, WakeSlot,
+};
 
 /// Python's `PollSelector`: a [`Selector`] on `poll(2)`, holding file
 /// objects `F` with data `T`.
@@ -97,14 +96,14 @@ impl Poller for Poll {
     const NAME: &'static str = "poll";
     // `wait` masks each entry by its `pollfd.events`, and the array holds
     // exactly the registrations (plus the waker, never reported).
-    const MASKED: bool = true;
+    const REPORTS_MASKED: bool = true;
 
     fn new() -> io::Result<Self> {
         Ok(Poll::default())
     }
 
     fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()> {
-        self.insert(fd, poll_mask(events));
+        self.insert(fd, pollfd_interest(events));
         Ok(())
     }
 
@@ -112,7 +111,7 @@ impl Poller for Poll {
         // `BaseSelector` modifies only what it registered; an unknown `fd`
         // would be its bug, refused rather than trusted.
         let position = self.position(fd).ok_or(io::ErrorKind::NotFound)?;
-        self.fds[position].events = poll_mask(new);
+        self.fds[position].events = pollfd_interest(new);
         Ok(())
     }
 
@@ -128,11 +127,7 @@ impl Poller for Poll {
     }
 
     #[inline]
-    fn wait(
-        &mut self,
-        ready: &mut Vec<(RawFd, Events)>,
-        timeout: Option<Duration>,
-    ) -> io::Result<()> {
+    fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
         // SAFETY: `fds` points to `fds.len()` initialised `pollfd`s, which the
         // kernel reads and whose `revents` it writes, within the call.
         let n = cvt(unsafe {
@@ -152,10 +147,10 @@ impl Poller for Poll {
                     if Some(pollfd.fd) == waker {
                         woken = true;
                     } else {
-                        // Masked here (see `MASKED`): `events` holds only
-                        // POLLIN/POLLOUT, which the same rule reads back as
-                        // exactly the registered events.
-                        let events = ready_events(pollfd.revents) & ready_events(pollfd.events);
+                        // Masked here (see `REPORTS_MASKED`): `events` holds
+                        // only POLLIN/POLLOUT, which the same rule reads back
+                        // as exactly the registered events.
+                        let events = pollfd_events(pollfd.revents) & pollfd_events(pollfd.events);
                         if !events.is_empty() {
                             ready.push((pollfd.fd, events));
                         }
@@ -176,33 +171,20 @@ impl Poller for Poll {
         *self = Poll::default();
     }
 
-    fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
-        let (fd, signal) = self.wake.open()?;
-        self.insert(fd, libc::POLLIN);
-        Ok((Some(fd), signal))
+    #[inline]
+    fn wake_slot(&mut self) -> Option<&mut WakeSlot> {
+        Some(&mut self.wake)
     }
 
-    #[inline]
-    fn take_woken(&mut self) -> bool {
-        self.wake.take_woken()
+    fn watch_waker(&mut self, fd: RawFd) -> io::Result<()> {
+        self.insert(fd, libc::POLLIN);
+        Ok(())
     }
 }
-
-static_assertions::assert_impl_all!(PollSelector: Send, Sync);
-static_assertions::assert_impl_all!(PollSelector<std::net::TcpStream, Box<dyn Send + Sync>>: Send, Sync);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hang_up_and_errors_are_both_directions() {
-        assert_eq!(ready_events(libc::POLLIN), Events::READ);
-        assert_eq!(ready_events(libc::POLLOUT), Events::WRITE);
-        for cond in [libc::POLLHUP, libc::POLLERR, libc::POLLNVAL] {
-            assert_eq!(ready_events(cond), Events::ALL);
-        }
-    }
 
     #[test]
     fn swap_remove_keeps_the_index_consistent() {

@@ -17,7 +17,7 @@
 //! unregister first, as with every backend.
 //!
 //! This crate is all a user of the select backend needs: it re-exports
-//! `selectors-core`.
+//! the API of `selectors-core`.
 //!
 //! # Examples
 //!
@@ -43,17 +43,14 @@
 //! [select(2)](https://man.freebsd.org/cgi/man.cgi?query=select&sektion=2) (FreeBSD),
 //! CPython's `Lib/selectors.py` (`SelectSelector`).
 #![cfg(unix)]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-pub use selectors_core::*;
+pub use selectors_core::api::*;
 
-use selectors_core::sys::cvt;
-use selectors_core::timeout::to_timeval;
-use selectors_core::waker::{WakeSignal, WakeSlot};
+use selectors_core::backend::{cvt, to_timeval, Poller, ReadyList, WakeSlot};
 
 /// Python's `SelectSelector`: a [`Selector`] on `select(2)`, holding file
 /// objects `F` with data `T`.
@@ -163,7 +160,7 @@ impl Poller for Select {
     // select(2) sets only bits that were set on the way in, and the sets
     // hold exactly the registrations (plus the waker, never reported): what
     // `wait` reports is already masked, and never empty.
-    const MASKED: bool = true;
+    const REPORTS_MASKED: bool = true;
 
     fn new() -> io::Result<Self> {
         Ok(Select {
@@ -203,11 +200,7 @@ impl Poller for Select {
     }
 
     #[inline]
-    fn wait(
-        &mut self,
-        ready: &mut Vec<(RawFd, Events)>,
-        timeout: Option<Duration>,
-    ) -> io::Result<()> {
+    fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
         let nfds = self.max_fd + 1;
         let words = (nfds as usize).div_ceil(BITS);
         let (read, write) = if words == 0 {
@@ -274,25 +267,19 @@ impl Poller for Select {
         }
     }
 
-    fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
-        let mut wake = WakeSlot::default();
-        let (fd, signal) = wake.open()?;
+    #[inline]
+    fn wake_slot(&mut self) -> Option<&mut WakeSlot> {
+        Some(&mut self.wake)
+    }
+
+    fn watch_waker(&mut self, fd: RawFd) -> io::Result<()> {
         if !UNLIMITED && fd as usize >= FD_SETSIZE {
             return Err(io::Error::from_raw_os_error(libc::EMFILE));
         }
         self.insert(fd, Events::READ);
-        self.wake = wake;
-        Ok((Some(fd), signal))
-    }
-
-    #[inline]
-    fn take_woken(&mut self) -> bool {
-        self.wake.take_woken()
+        Ok(())
     }
 }
-
-static_assertions::assert_impl_all!(SelectSelector: Send, Sync);
-static_assertions::assert_impl_all!(SelectSelector<std::net::TcpStream, Box<dyn Send + Sync>>: Send, Sync);
 
 #[cfg(test)]
 mod tests {

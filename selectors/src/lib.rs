@@ -207,43 +207,32 @@
 //! to a Rust that has been stable for at least six months, and every raise
 //! is noted in the changelog.
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![deny(unsafe_op_in_unsafe_fn)]
 
-pub use selectors_core::*;
+pub use selectors_core::api::*;
 
 #[cfg(unix)]
-pub use selectors_poll::{Poll, PollSelector};
+pub use selectors_poll::PollSelector;
 #[cfg(unix)]
-pub use selectors_select::{Select, SelectSelector};
+pub use selectors_select::SelectSelector;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[cfg_attr(docsrs, doc(cfg(any(target_os = "linux", target_os = "android"))))]
-pub use selectors_epoll::{Epoll, EpollSelector};
+pub use selectors_epoll::EpollSelector;
 
-#[cfg(any(
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly",
-    all(target_os = "linux", selectors_libkqueue)
-))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        target_vendor = "apple",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    )))
-)]
-pub use selectors_kqueue::{Kqueue, KqueueSelector};
+// Where the target has a kqueue, as the kqueue crate's build script decides
+// (the one definition of that list; the crate docs' table names them).
+selectors_kqueue::cfg_kqueue! {
+    pub use selectors_kqueue::KqueueSelector;
+}
 
 #[cfg(any(target_os = "illumos", target_os = "solaris"))]
 #[cfg_attr(docsrs, doc(cfg(any(target_os = "illumos", target_os = "solaris"))))]
-pub use selectors_devpoll::{Devpoll, DevpollSelector};
+pub use selectors_devpoll::DevpollSelector;
 
+// Python prefers kqueue, then epoll, devpoll, poll and select. The systems
+// with kqueue, epoll and /dev/poll are disjoint, but for Linux with
+// libkqueue, where epoll stays the default: so epoll and /dev/poll are
+// chosen by OS first, and kqueue wherever else it exists.
 cfg_if::cfg_if! {
     if #[cfg(selectors_force_select)] {
         /// The most efficient selector of this platform; forced to
@@ -256,21 +245,18 @@ cfg_if::cfg_if! {
     } else if #[cfg(any(target_os = "linux", target_os = "android"))] {
         /// The most efficient selector of this platform: [`EpollSelector`].
         pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = EpollSelector<F, T>;
-    } else if #[cfg(any(
-        target_vendor = "apple",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    ))] {
-        /// The most efficient selector of this platform: [`KqueueSelector`].
-        pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = KqueueSelector<F, T>;
     } else if #[cfg(any(target_os = "illumos", target_os = "solaris"))] {
         /// The most efficient selector of this platform: [`DevpollSelector`].
         pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = DevpollSelector<F, T>;
     } else if #[cfg(unix)] {
-        /// The most efficient selector of this platform: [`PollSelector`].
-        pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = PollSelector<F, T>;
+        selectors_kqueue::cfg_kqueue! {
+            /// The most efficient selector of this platform: [`KqueueSelector`].
+            pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = KqueueSelector<F, T>;
+        }
+        selectors_kqueue::cfg_not_kqueue! {
+            /// The most efficient selector of this platform: [`PollSelector`].
+            pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = PollSelector<F, T>;
+        }
     } else {
         compile_error!("selectors supports Unix platforms only");
     }
@@ -283,17 +269,10 @@ cfg_if::cfg_if! {
     not(any(selectors_force_poll, selectors_force_select))
 ))]
 static_assertions::assert_type_eq_all!(DefaultSelector, EpollSelector);
-#[cfg(all(
-    any(
-        target_vendor = "apple",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    ),
-    not(any(selectors_force_poll, selectors_force_select))
-))]
-static_assertions::assert_type_eq_all!(DefaultSelector, KqueueSelector);
+selectors_kqueue::cfg_kqueue! {
+    #[cfg(not(any(target_os = "linux", selectors_force_poll, selectors_force_select)))]
+    static_assertions::assert_type_eq_all!(DefaultSelector, KqueueSelector);
+}
 #[cfg(all(
     any(target_os = "illumos", target_os = "solaris"),
     not(any(selectors_force_poll, selectors_force_select))

@@ -18,7 +18,8 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use selectors::{BaseSelector, EpollSelector, Events, Poller, Selector};
+use selectors::{BaseSelector, EpollSelector, Events, Selector};
+use selectors_core::backend::Poller;
 
 /// One implementation, as the workloads use it. Every handler is a `usize`
 /// (the index of the watched descriptor in the fixture).

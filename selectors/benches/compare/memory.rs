@@ -3,7 +3,11 @@
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 
-use selectors::{BaseSelector, Epoll, Poll, Poller, Select, Selector, EVENT_READ};
+use selectors::{BaseSelector, Selector, EVENT_READ};
+use selectors_core::backend::Poller;
+use selectors_epoll::Epoll;
+use selectors_poll::Poll;
+use selectors_select::Select;
 
 use crate::alloc::live_bytes;
 use crate::fixture::Fixture;

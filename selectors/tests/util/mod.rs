@@ -23,13 +23,13 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 
-/// The one import of the FFI result check, for the helpers here and the
-/// tests' own system calls.
-pub use selectors::sys::cvt;
 use selectors::{
     DefaultSelector, EpollSelector, Error, FileObject, PollSelector, Result, SelectSelector,
     Selector,
 };
+/// The one import of the FFI result check, for the helpers here and the
+/// tests' own system calls.
+pub use selectors_core::backend::cvt;
 pub use selectors_core::conformance::{is_open, socketpair};
 pub use selectors_core::conformance::{open, Kind, Quirks};
 
