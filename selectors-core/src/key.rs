@@ -279,16 +279,37 @@ impl<T: io::Write> io::Write for Fd<T> {
 /// its descriptor checked afterwards). A key the caller owns (returned by
 /// [`unregister`](crate::Selector::unregister)) is registered nowhere.
 ///
-/// A registered key cannot be replaced or swapped through [`KeyMut`]:
+/// Through [`KeyMut`], the data of a registered key can change, and
+/// nothing else:
 ///
-/// ```compile_fail,E0594
-/// use selectors_core::Selector;
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use selectors_core::{Selector, EVENT_READ, EVENT_WRITE};
 /// use selectors_poll::PollSelector;
 ///
 /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
-/// let mut sel = PollSelector::<std::os::unix::net::UnixStream, ()>::new()?;
-/// let fa = sel.register(a, selectors_core::EVENT_READ, ())?.fd();
-/// let fb = sel.register(b, selectors_core::EVENT_WRITE, ())?.fd();
+/// let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
+/// let mut sel = PollSelector::<_, u8>::new()?;
+/// sel.register(fa, EVENT_READ, 1)?;
+/// sel.register(fb, EVENT_WRITE, 2)?;
+/// let kb = sel.get_key(fb)?.clone();
+/// *sel.get_key_mut(fa)?.data_mut() = *kb.data();
+/// assert_eq!((sel.get_key(fa)?.fd(), *sel.get_key(fa)?.data()), (fa, 2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// and a whole key cannot be replaced (or swapped) there:
+///
+/// ```compile_fail,E0594
+/// use std::os::fd::AsRawFd;
+/// use selectors_core::{Selector, EVENT_READ, EVENT_WRITE};
+/// use selectors_poll::PollSelector;
+///
+/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+/// let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
+/// let mut sel = PollSelector::<_, u8>::new()?;
+/// sel.register(fa, EVENT_READ, 1)?;
+/// sel.register(fb, EVENT_WRITE, 2)?;
 /// let kb = sel.get_key(fb)?.clone();
 /// *sel.get_key_mut(fa)? = kb; // error: `KeyMut` gives no `&mut SelectorKey`
 /// # Ok::<(), Box<dyn std::error::Error>>(())
