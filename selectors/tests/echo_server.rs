@@ -275,8 +275,10 @@ fn echo(addr: SocketAddr, seed: u64, chunks: usize) -> io::Result<()> {
             // Unblock the writer: nobody reads the echo any more.
             let _ = stream.shutdown(Shutdown::Both);
         }
-        writer.join().expect("writer panicked")?;
-        received
+        let written = writer.join().expect("writer panicked");
+        // The reader's error first: after it, the writer fails too, with a
+        // broken pipe that says nothing about the cause.
+        received.and(written)
     })
 }
 
