@@ -259,6 +259,18 @@ pub fn is_open(fd: RawFd) -> bool {
     crate::sys::check_open(fd).is_ok()
 }
 
+/// `true` once the other end of `peer` (non-blocking, nothing sent to it)
+/// is closed: end of file, or a reset if it closed with data unread. Unlike
+/// [`is_open`] of its number, race-free: a closed descriptor's number may
+/// already be another test's.
+pub fn peer_closed(peer: &UnixStream) -> bool {
+    match (&*peer).read(&mut [0; 1]) {
+        Ok(0) => true,
+        Err(err) => err.kind() == io::ErrorKind::ConnectionReset,
+        Ok(_) => false,
+    }
+}
+
 /// Opens a selector with `new` and checks it is the backend `quirks`
 /// describes.
 pub fn open<F: FileObject, T, S: Selector<F, T>>(
@@ -1463,8 +1475,8 @@ pub fn test_key_mut_changes_only_data<S: Selector<UnixStream, String>>(
         [(bfd, EVENT_WRITE)]
     );
     sel.close().unwrap();
-    assert!(!is_open(bfd), "close dropped b's key, closing it");
-    drop((a_peer, b_peer));
+    assert!(peer_closed(&b_peer), "close dropped b's key, closing it");
+    drop(a_peer);
 }
 
 fn sorted<const N: usize>(mut list: [(RawFd, Events); N]) -> [(RawFd, Events); N] {
@@ -1542,10 +1554,10 @@ pub fn test_with_fileobj_mut<S: Selector<io::BufReader<UnixStream>, u32>>(
         |e| matches!(e, Error::NotRegistered(_)),
         "get_key",
     );
-    // The kernel forgot it too (the replacement, dropped with the key, was
-    // b: `afd`'s old socket was dropped by the closure's assignment).
-    assert!(!is_open(bfd));
-    (&b_peer).write_all(b"x").unwrap_or_default();
+    // The replacement, b, was dropped with the key (and `afd`'s old socket
+    // by the closure's assignment): both are closed, and the kernel does not
+    // watch them.
+    assert!(peer_closed(&b_peer) && peer_closed(&a_peer));
     assert!(ready_fds(&mut sel, Some(Duration::ZERO)).is_empty());
     assert_err(
         sel.with_fileobj_mut(afd, |_, _| ()),
@@ -1583,24 +1595,33 @@ pub fn test_fd_wrapper_and_try_register<S: Selector<Box<dyn FileObject>, u8>>(
     assert_eq!((fileobj.fileno(), data), (afd, 2));
 
     // A closed descriptor, as a bare number: EBADF on every backend, and
-    // the number comes back.
-    let (c, _c_peer) = socketpair();
-    let cfd = c.into_raw_fd();
-    // SAFETY: `cfd` was just released by `into_raw_fd`: this closes it.
-    drop(unsafe { OwnedFd::from_raw_fd(cfd) });
-    if !is_open(cfd) {
-        let Err(err) = sel.try_register(Box::new(cfd), EVENT_WRITE, 3) else {
-            panic!("a closed descriptor was registered");
+    // the number comes back. (A test running in parallel may take the number
+    // meanwhile: then it registers, and the test tries another.)
+    for attempt in 0.. {
+        assert!(attempt < RACE_ATTEMPTS, "closed numbers kept being reused");
+        let (c, _c_peer) = socketpair();
+        let cfd = c.into_raw_fd();
+        // SAFETY: `cfd` was just released by `into_raw_fd`: this closes it.
+        drop(unsafe { OwnedFd::from_raw_fd(cfd) });
+        let err = match sel.try_register(Box::new(cfd), EVENT_WRITE, 3) {
+            Ok(_) => {
+                sel.unregister(cfd).unwrap();
+                continue;
+            }
+            Err(err) => err,
         };
         assert_eq!(err.error().raw_os_error(), Some(libc::EBADF), "{err:?}");
-        let (_, fileobj, _) = err.into_parts();
-        assert_eq!(fileobj.fileno(), cfd);
-        let io: io::Error = sel
-            .try_register(Box::new(cfd), EVENT_WRITE, 3)
-            .map(|_| ())
-            .unwrap_err()
-            .into();
+        let (_, fileobj, data) = err.into_parts();
+        assert_eq!((fileobj.fileno(), data), (cfd, 3));
+        let io: io::Error = match sel.try_register(Box::new(cfd), EVENT_WRITE, 3) {
+            Ok(_) => {
+                sel.unregister(cfd).unwrap();
+                continue;
+            }
+            Err(err) => err.into(),
+        };
         assert_eq!(io.raw_os_error(), Some(libc::EBADF));
+        break;
     }
     assert_eq!(sel.get_map().len(), 1);
     assert_err(
@@ -1848,12 +1869,11 @@ pub fn test_dispatch_lends_the_key<S: Selector<UnixStream, u32>>(
     assert!(ready_fds(&mut sel, Some(Duration::ZERO)).is_empty());
 
     // Closing the selector inside a handler: the lent key is dropped too.
-    let (d, _d_peer) = socketpair();
-    let dfd = d.as_raw_fd();
+    let (d, d_peer) = socketpair();
     sel.register(d, EVENT_WRITE, 0).unwrap();
     sel.dispatch(Some(Duration::from_secs(5)), |sel, _, _| sel.close())
         .unwrap();
-    assert!(sel.is_closed() && !is_open(dfd));
+    assert!(sel.is_closed() && peer_closed(&d_peer));
     assert!(matches!(
         sel.dispatch(Some(Duration::ZERO), |_, _, _| Ok::<(), Error>(())),
         Err(Error::Closed)
