@@ -67,9 +67,23 @@ pub fn dry_run() -> Result<(), String> {
             fs::remove_file(&path).map_err(|e| format!("removing {}: {e}", path.display()))?;
         }
     }
-    run(cargo().args(["publish", "--dry-run", "--workspace", "--allow-dirty"])).map_err(|e| {
-        format!("publish: {e} (multi-package publishing needs Cargo 1.90 or later)")
-    })?;
+    remove_stale_extractions(&version)?;
+    // The verification builds the crates as registry packages, which cargo
+    // never rebuilds for a version it built before: a target directory of
+    // their own, emptied first, so that this run's sources are the ones
+    // verified.
+    let verify_dir = verify_dir();
+    if verify_dir.exists() {
+        fs::remove_dir_all(&verify_dir)
+            .map_err(|e| format!("removing {}: {e}", verify_dir.display()))?;
+    }
+    run(cargo().env("CARGO_TARGET_DIR", &verify_dir).args([
+        "publish",
+        "--dry-run",
+        "--workspace",
+        "--allow-dirty",
+    ]))
+    .map_err(|e| format!("publish: {e} (multi-package publishing needs Cargo 1.90 or later)"))?;
     let unpacked = env::temp_dir().join(format!("selectors-rs-publish-{}", std::process::id()));
     let result = packaged_doctests(&version, &unpacked);
     // The unpacked sources are throwaway; the builds stay in target/.
@@ -114,9 +128,48 @@ fn packaged_doctests(version: &str, unpacked: &Path) -> Result<(), String> {
 
 /// Where cargo leaves the `.crate` of a package: target/package/tmp-crate
 /// after `cargo publish --dry-run`, target/package after `cargo package`.
+/// Removes what cargo extracted of our crates from an earlier dry run.
+///
+/// The dry run verifies each crate against the others through a local
+/// registry under target/package, which cargo extracts into
+/// `$CARGO_HOME/registry/src/-<hash of its path>/NAME-VERSION` and reuses
+/// whenever that directory exists: on a second run from the same checkout,
+/// the verification would build against the first run's sources. Only our
+/// crates at this version, and only from such local registries (named with
+/// a leading `-`; crates.io's are `index.crates.io-…`), are removed.
+fn remove_stale_extractions(version: &str) -> Result<(), String> {
+    let cargo_home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    let Some(src) = cargo_home.map(|home| home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for &(name, _) in LIBRARIES {
+            let extracted = registry.path().join(format!("{name}-{version}"));
+            if extracted.exists() {
+                fs::remove_dir_all(&extracted)
+                    .map_err(|e| format!("removing {}: {e}", extracted.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The target directory of the dry run (see [`dry_run`]).
+fn verify_dir() -> PathBuf {
+    target_dir().join("publish-verify")
+}
+
 fn crate_files(name: &str, version: &str) -> [PathBuf; 2] {
     let file = format!("{name}-{version}.crate");
-    let package_dir = target_dir().join("package");
+    let package_dir = verify_dir().join("package");
     [
         package_dir.join("tmp-crate").join(&file),
         package_dir.join(file),
