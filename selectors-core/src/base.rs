@@ -307,7 +307,10 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
     #[inline]
     fn get_key_mut(&mut self, fd: RawFd) -> Result<KeyMut<'_, F, T>> {
         self.ensure_open()?;
-        if !self.map.contains(fd) || self.map.is_lent(fd) {
+        // Two look-ups where one would do: returning the borrow of the first
+        // from one branch and calling `missing` in the other is what the
+        // borrow checker cannot yet see is sound.
+        if self.map.get(fd).is_none() {
             return Err(self.missing(fd));
         }
         self.map
