@@ -244,7 +244,9 @@ fn libkqueue() -> Result<(), String> {
         }
         reliability.env("LD_LIBRARY_PATH", path);
     }
-    reliability.args(["test", "-p", "selectors-rs"]);
+    // The differential tests are a package of their own (proptest stays out
+    // of the facade's dev-dependencies).
+    reliability.args(["test", "-p", "selectors-rs", "-p", "selectors-differential"]);
     for test in ["differential", "bad_input", "scale", "signals_and_time"] {
         reliability.args(["--test", test]);
     }

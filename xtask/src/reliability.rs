@@ -86,7 +86,7 @@ pub fn soak(args: &[String]) -> Result<(), String> {
             "test",
             "--release",
             "--package",
-            "selectors-rs",
+            "selectors-differential",
             "--test",
             "differential",
         ])
