@@ -174,6 +174,26 @@ impl RawEpoll {
     }
 }
 
+/// One blocking `epoll_wait` into `events`, resumed after a signal: the
+/// number of entries the kernel wrote. (The raw-epoll echo server waits the
+/// same way.)
+#[inline]
+pub fn epoll_wait(epfd: &OwnedFd, events: &mut [libc::epoll_event]) -> io::Result<usize> {
+    let max = libc::c_int::try_from(events.len()).unwrap_or(libc::c_int::MAX);
+    loop {
+        // SAFETY: `events` has room for `max` entries, which is all the
+        // kernel writes.
+        let n = unsafe { libc::epoll_wait(epfd.as_raw_fd(), events.as_mut_ptr(), max, -1) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
 impl Driver for RawEpoll {
     fn open() -> io::Result<Self> {
         // SAFETY: no pointer arguments.
@@ -217,25 +237,7 @@ impl Driver for RawEpoll {
 
     #[inline]
     fn select<F: FnMut(RawFd, Events, usize)>(&mut self, mut f: F) -> io::Result<usize> {
-        let n = loop {
-            // SAFETY: `events` has room for `events.len()` entries, which is
-            // all the kernel writes.
-            let n = unsafe {
-                libc::epoll_wait(
-                    self.epfd.as_raw_fd(),
-                    self.events.as_mut_ptr(),
-                    self.events.len() as libc::c_int,
-                    -1,
-                )
-            };
-            if n >= 0 {
-                break n as usize;
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
-        };
+        let n = epoll_wait(&self.epfd, &mut self.events)?;
         let mut dispatched = 0;
         for event in &self.events[..n] {
             let (bits, fd) = (event.events, event.u64 as RawFd);

@@ -29,7 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::report::median;
-use crate::workloads::{cpu_time, Clock};
+use crate::workloads::{cpu_time, shuffle, Clock};
 
 /// Client counts.
 const CLIENTS: [usize; 3] = [1, 64, 1000];
@@ -177,12 +177,7 @@ fn measure_cell(
     let mut order: Vec<usize> = (0..servers.len()).collect();
     let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ (clients as u64) << 20 ^ message as u64;
     for _round in 0..plan.rounds {
-        for i in (1..order.len()).rev() {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            order.swap(i, (seed % (i as u64 + 1)) as usize);
-        }
+        shuffle(&mut order, &mut seed);
         for &i in &order {
             let sample = drivers[i].sample(&servers[i], message, plan)?;
             samples.entry(servers[i].name).or_default().push(sample);

@@ -261,23 +261,8 @@ impl RawEpoll {
     fn run(mut self) -> io::Result<()> {
         let listener_fd = self.listener.as_raw_fd();
         loop {
-            // SAFETY: `events` has room for `events.len()` entries.
-            let n = unsafe {
-                libc::epoll_wait(
-                    self.epfd.as_raw_fd(),
-                    self.events.as_mut_ptr(),
-                    self.events.len() as libc::c_int,
-                    -1,
-                )
-            };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(err);
-            }
-            for i in 0..n as usize {
+            let n = crate::drivers::epoll_wait(&self.epfd, &mut self.events)?;
+            for i in 0..n {
                 let event = self.events[i];
                 let fd = event.u64 as RawFd;
                 if fd == listener_fd {

@@ -432,12 +432,7 @@ fn measure_cell(
     let mut order: Vec<usize> = (0..impls.len()).collect();
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64 ^ (n as u64) ^ ((workload as u64) << 32);
     for _round in 0..rounds {
-        for i in (1..order.len()).rev() {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            order.swap(i, (seed % (i as u64 + 1)) as usize);
-        }
+        workloads::shuffle(&mut order, &mut seed);
         for &i in &order {
             let imp = impls[i];
             let value = match imp.kind {

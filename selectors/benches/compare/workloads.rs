@@ -287,3 +287,14 @@ pub fn allocations_per_select<D: Driver>(fx: &Fixture) -> io::Result<f64> {
     let allocations = crate::alloc::allocations() - before;
     Ok(allocations as f64 / ROUNDS as f64)
 }
+
+/// Shuffles `order` in place (Fisher-Yates over an xorshift of `seed`), for
+/// the order in which implementations take their sample in a round.
+pub fn shuffle(order: &mut [usize], seed: &mut u64) {
+    for i in (1..order.len()).rev() {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        order.swap(i, (*seed % (i as u64 + 1)) as usize);
+    }
+}
