@@ -22,13 +22,16 @@
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
-use std::os::fd::RawFd;
 use std::time::Duration;
 
-use crate::{BaseSelector, Events};
+use crate::{BaseSelector, Events, RawFd};
 
+#[cfg(windows)]
+pub use crate::sys::last_socket_error;
 pub use crate::sys::{check_open, cvt, IsMinusOne};
-pub use crate::timeout::{to_millis, to_timespec, to_timeval, MAX_WAIT_SECS};
+pub use crate::timeout::{to_micros, to_millis, MAX_WAIT_SECS};
+#[cfg(unix)]
+pub use crate::timeout::{to_timespec, to_timeval};
 pub use crate::waker::{wake_channel, WakeReceiver, WakeSignal, WakeSlot};
 
 /// The system calls of one backend: the contract between
@@ -265,6 +268,7 @@ pub const fn interest_bits(events: Events, in_bits: u32, out_bits: u32) -> u32 {
 }
 
 /// [`poll_events`] for a `pollfd`'s `revents` (poll(2), /dev/poll).
+#[cfg(unix)]
 #[inline]
 #[must_use]
 pub fn pollfd_events(revents: libc::c_short) -> Events {
@@ -273,6 +277,7 @@ pub fn pollfd_events(revents: libc::c_short) -> Events {
 
 /// [`interest_bits`] for a `pollfd`'s `events`: `POLLIN`, `POLLOUT` or both
 /// (poll(2), /dev/poll).
+#[cfg(unix)]
 #[inline]
 #[must_use]
 pub fn pollfd_interest(events: Events) -> libc::c_short {
@@ -280,7 +285,9 @@ pub fn pollfd_interest(events: Events) -> libc::c_short {
     interest_bits(events, POLLIN, POLLOUT) as u16 as libc::c_short
 }
 
+#[cfg(unix)]
 const POLLIN: u32 = libc::POLLIN as u16 as u32;
+#[cfg(unix)]
 const POLLOUT: u32 = libc::POLLOUT as u16 as u32;
 
 /// The buffer a kernel writes its ready entries into (`epoll_wait`,
@@ -378,6 +385,7 @@ const _: () = {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     #[test]
     fn hang_up_and_errors_are_both_directions() {
         for events in [Events::READ, Events::WRITE, Events::ALL] {

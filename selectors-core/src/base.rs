@@ -11,14 +11,17 @@
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+#[cfg(unix)]
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use crate::backend::{check_open, cvt, Poller};
+#[cfg(unix)]
+use crate::backend::cvt;
+use crate::backend::{check_open, Poller};
 use crate::selector::Private;
 use crate::timeout::Deadline;
 use crate::{
-    Error, Events, FileObject, KeyMut, LentKey, Ready, RegisterError, Result, Selector,
+    Error, Events, FileObject, KeyMut, LentKey, RawFd, Ready, RegisterError, Result, Selector,
     SelectorKey, SelectorMap, Waker,
 };
 
@@ -88,7 +91,7 @@ impl<P: Poller, F, T> BaseSelector<P, F, T> {
         if events.is_empty() {
             return Err(Error::InvalidEvents);
         }
-        if fd < 0 {
+        if !crate::sys::is_valid(fd) {
             return Err(Error::InvalidFd(fd));
         }
         if let Some(limit) = self.poller.fd_limit() {
@@ -337,8 +340,11 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
         // closed without unregistering: the stale key and the channel would
         // share it, and unregistering the key would take the channel out of
         // the kernel set (lost wake-ups). Hold those numbers meanwhile.
+        // (Windows hands out socket handles, not the lowest free number.)
+        #[cfg(unix)]
         let held = hold_closed_numbers(&self.map);
         let added = self.poller.add_waker();
+        #[cfg(unix)]
         drop(held);
         let (fd, signal) = added?;
         self.waker_fd = fd;
@@ -408,6 +414,7 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
 /// Placeholder descriptors holding the numbers of the registrations whose
 /// descriptor is closed, so that a descriptor opened meanwhile gets another
 /// number. Best effort: without `/dev/null`, it holds nothing.
+#[cfg(unix)]
 fn hold_closed_numbers<F, T>(map: &SelectorMap<F, T>) -> Vec<OwnedFd> {
     let closed: Vec<RawFd> = map.fds().filter(|&fd| check_open(fd).is_err()).collect();
     let Some(source) = closed
@@ -442,6 +449,7 @@ impl<P, F, T> Drop for BaseSelector<P, F, T> {
     }
 }
 
+#[cfg(unix)]
 impl<P: AsFd, F, T> AsFd for BaseSelector<P, F, T> {
     /// The kernel object's descriptor (Python's `fileno()`), for the backends
     /// that have one (epoll, kqueue, /dev/poll). It stays open until the
@@ -451,6 +459,7 @@ impl<P: AsFd, F, T> AsFd for BaseSelector<P, F, T> {
     }
 }
 
+#[cfg(unix)]
 impl<P: AsFd, F, T> AsRawFd for BaseSelector<P, F, T> {
     fn as_raw_fd(&self) -> RawFd {
         self.poller.as_fd().as_raw_fd()

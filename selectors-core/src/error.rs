@@ -1,8 +1,8 @@
 //! The error type every selector returns, with the same variant on every backend.
 
+use crate::RawFd;
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
 
 /// What went wrong in a selector call.
 ///
@@ -40,7 +40,8 @@ use std::os::fd::RawFd;
 pub enum Error {
     /// The event mask was empty.
     InvalidEvents,
-    /// The file object's descriptor is negative.
+    /// The file object's descriptor is no descriptor: negative on Unix,
+    /// `INVALID_SOCKET` on Windows.
     InvalidFd(RawFd),
     /// The descriptor is already registered (through this or another object).
     AlreadyRegistered(RawFd),

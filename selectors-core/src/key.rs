@@ -3,12 +3,21 @@
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+#[cfg(unix)]
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+#[cfg(windows)]
+use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, OwnedSocket};
 
-use crate::Events;
+use crate::{Events, RawFd};
 
 /// Anything with a file descriptor: Python's "file object" (an `int` or an
 /// object with a `fileno()` method).
+///
+/// On Windows, as in Python there, only sockets can be selected: the
+/// implementations are for a bare [`RawFd`] (a `RawSocket` there), for
+/// `BorrowedSocket`, `OwnedSocket` and the standard library's sockets, for
+/// the buffered wrappers and pointers below, and for [`Fd`] of any `AsSocket`
+/// type. What follows describes Unix.
 ///
 /// Implemented for a bare [`RawFd`], for [`BorrowedFd`], for the standard
 /// library's descriptor-owning types ([`OwnedFd`], sockets, files,
@@ -72,13 +81,28 @@ impl FileObject for RawFd {
     }
 }
 
+/// The descriptor of an I/O-safe type: `as_fd().as_raw_fd()` on Unix,
+/// `as_socket().as_raw_socket()` on Windows.
+#[cfg(unix)]
+macro_rules! raw_of {
+    ($value:expr) => {
+        $value.as_fd().as_raw_fd()
+    };
+}
+#[cfg(windows)]
+macro_rules! raw_of {
+    ($value:expr) => {
+        $value.as_socket().as_raw_socket()
+    };
+}
+
 macro_rules! file_object_via_as_fd {
     ($($ty:ty),* $(,)?) => {
         $(
             impl FileObject for $ty {
                 #[inline]
                 fn fileno(&self) -> RawFd {
-                    self.as_fd().as_raw_fd()
+                    raw_of!(self)
                 }
 
                 #[inline]
@@ -90,6 +114,7 @@ macro_rules! file_object_via_as_fd {
     };
 }
 
+#[cfg(unix)]
 file_object_via_as_fd!(
     BorrowedFd<'_>,
     OwnedFd,
@@ -109,6 +134,15 @@ file_object_via_as_fd!(
     std::io::StdinLock<'_>,
     std::io::StdoutLock<'_>,
     std::io::StderrLock<'_>,
+);
+
+#[cfg(windows)]
+file_object_via_as_fd!(
+    BorrowedSocket<'_>,
+    OwnedSocket,
+    std::net::TcpStream,
+    std::net::TcpListener,
+    std::net::UdpSocket,
 );
 
 macro_rules! file_object_via_deref {
@@ -168,7 +202,8 @@ impl<F: FileObject + io::Write> FileObject for io::BufWriter<F> {
 /// [`AsFd`] (so its descriptor is open while it lives: the selector skips
 /// its closed-descriptor check, see [`FileObject::io_safe`]) and derefs to
 /// it, so the wrapped value is used as before; [`Read`](io::Read) and
-/// [`Write`](io::Write) pass through.
+/// [`Write`](io::Write) pass through. On Windows it wraps any `AsSocket`
+/// type the same way.
 ///
 /// A registered `Fd` is reached mutably with
 /// [`Selector::with_fileobj_mut`](crate::Selector::with_fileobj_mut).
@@ -205,10 +240,11 @@ impl<T> Fd<T> {
     }
 }
 
+#[cfg(unix)]
 impl<T: AsFd> FileObject for Fd<T> {
     #[inline]
     fn fileno(&self) -> RawFd {
-        self.0.as_fd().as_raw_fd()
+        raw_of!(self.0)
     }
 
     #[inline]
@@ -217,10 +253,33 @@ impl<T: AsFd> FileObject for Fd<T> {
     }
 }
 
+/// On Windows, any `AsSocket` type.
+#[cfg(windows)]
+impl<T: AsSocket> FileObject for Fd<T> {
+    #[inline]
+    fn fileno(&self) -> RawFd {
+        raw_of!(self.0)
+    }
+
+    #[inline]
+    fn io_safe(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(unix)]
 impl<T: AsFd> AsFd for Fd<T> {
     #[inline]
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
+    }
+}
+
+#[cfg(windows)]
+impl<T: AsSocket> AsSocket for Fd<T> {
+    #[inline]
+    fn as_socket(&self) -> BorrowedSocket<'_> {
+        self.0.as_socket()
     }
 }
 

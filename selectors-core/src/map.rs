@@ -1,8 +1,8 @@
 //! The key map: fd → key, in registration order, with O(1) everything.
 
+use crate::RawFd;
 use std::fmt;
 use std::iter::FusedIterator;
-use std::os::fd::RawFd;
 
 use crate::{Events, FileObject, SelectorKey};
 
@@ -15,6 +15,72 @@ struct Slot<F, T> {
     /// Next occupied slot in registration order; for a vacant slot, the next
     /// vacant one. `NIL` ends either list.
     next: u32,
+}
+
+/// Descriptor → slot: a table indexed by descriptor number on Unix, where
+/// numbers are small and dense (the lowest free one is always handed out).
+#[cfg(unix)]
+#[derive(Default)]
+struct SlotIndex {
+    /// `by_fd[fd]` is the slot holding `fd`'s key, or `NIL`.
+    by_fd: Vec<u32>,
+}
+
+#[cfg(unix)]
+impl SlotIndex {
+    /// `by_fd`'s index for `fd`. Why `as u32`: it maps every negative
+    /// descriptor to 2^31 or more, past the end of `by_fd` (whose length is
+    /// at most `RawFd::MAX + 1` = 2^31), so the bounds check alone refuses
+    /// negative numbers, with no branch of their own on the hot path.
+    #[inline]
+    fn index(fd: RawFd) -> usize {
+        fd as u32 as usize
+    }
+
+    /// `fd`'s slot: `None` or `NIL` when it has none.
+    #[inline]
+    fn get(&self, fd: RawFd) -> Option<u32> {
+        self.by_fd.get(Self::index(fd)).copied()
+    }
+
+    fn set(&mut self, fd: RawFd, slot: u32) {
+        let fd = Self::index(fd);
+        if self.by_fd.len() <= fd {
+            self.by_fd.resize(fd + 1, NIL);
+        }
+        self.by_fd[fd] = slot;
+    }
+
+    fn clear(&mut self, fd: RawFd) {
+        if let Some(slot) = self.by_fd.get_mut(Self::index(fd)) {
+            *slot = NIL;
+        }
+    }
+}
+
+/// Descriptor → slot: a hash map on Windows, whose socket handles are
+/// opaque 64-bit values that a table cannot be indexed by.
+#[cfg(windows)]
+#[derive(Default)]
+struct SlotIndex {
+    by_fd: std::collections::HashMap<RawFd, u32>,
+}
+
+#[cfg(windows)]
+impl SlotIndex {
+    /// `fd`'s slot, if it has one.
+    #[inline]
+    fn get(&self, fd: RawFd) -> Option<u32> {
+        self.by_fd.get(&fd).copied()
+    }
+
+    fn set(&mut self, fd: RawFd, slot: u32) {
+        self.by_fd.insert(fd, slot);
+    }
+
+    fn clear(&mut self, fd: RawFd) {
+        self.by_fd.remove(&fd);
+    }
 }
 
 /// The registered keys of a selector: Python's `get_map()`.
@@ -50,8 +116,7 @@ struct Slot<F, T> {
 /// ```
 pub struct SelectorMap<F, T> {
     slots: Vec<Slot<F, T>>,
-    /// `by_fd[fd]` is the slot holding `fd`'s key, or `NIL`.
-    by_fd: Vec<u32>,
+    index: SlotIndex,
     head: u32,
     tail: u32,
     free: u32,
@@ -62,7 +127,7 @@ impl<F, T> Default for SelectorMap<F, T> {
     fn default() -> Self {
         SelectorMap {
             slots: Vec::new(),
-            by_fd: Vec::new(),
+            index: SlotIndex::default(),
             head: NIL,
             tail: NIL,
             free: NIL,
@@ -88,19 +153,10 @@ impl<F, T> SelectorMap<F, T> {
         self.len == 0
     }
 
-    /// `by_fd`'s index for `fd`. Why `as u32`: it maps every negative
-    /// descriptor to 2^31 or more, past the end of `by_fd` (whose length is
-    /// at most `RawFd::MAX + 1` = 2^31), so the bounds check alone refuses
-    /// negative numbers, with no branch of their own on the hot path.
-    #[inline]
-    fn index(fd: RawFd) -> usize {
-        fd as u32 as usize
-    }
-
     #[inline]
     fn slot_of(&self, fd: RawFd) -> Option<usize> {
-        match self.by_fd.get(Self::index(fd)) {
-            Some(&slot) if slot != NIL => Some(slot as usize),
+        match self.index.get(fd) {
+            Some(slot) if slot != NIL => Some(slot as usize),
             _ => None,
         }
     }
@@ -110,7 +166,7 @@ impl<F, T> SelectorMap<F, T> {
     #[inline]
     #[must_use]
     pub fn get(&self, fd: RawFd) -> Option<&SelectorKey<F, T>> {
-        let &slot = self.by_fd.get(Self::index(fd))?;
+        let slot = self.index.get(fd)?;
         // Why no `NIL` test: `NIL` (`u32::MAX`) is past the end of `slots`,
         // which never holds more slots than there can be registrations at
         // once (one per descriptor number, so at most 2^31), so this bounds
@@ -160,10 +216,10 @@ impl<F, T> SelectorMap<F, T> {
         self.slots[slot].key.as_mut()
     }
 
-    /// Adds `key`; the caller has checked that its fd is non-negative and not
+    /// Adds `key`; the caller has checked that its fd is valid and not
     /// registered yet.
     pub(crate) fn insert(&mut self, key: SelectorKey<F, T>) -> &mut SelectorKey<F, T> {
-        let fd = key.fd() as usize;
+        let fd = key.fd();
         debug_assert!(!self.contains(key.fd()));
         let slot = if self.free != NIL {
             let slot = self.free;
@@ -186,10 +242,7 @@ impl<F, T> SelectorMap<F, T> {
             self.head = slot;
         }
         self.tail = slot;
-        if self.by_fd.len() <= fd {
-            self.by_fd.resize(fd + 1, NIL);
-        }
-        self.by_fd[fd] = slot;
+        self.index.set(fd, slot);
         self.len += 1;
         self.slots[slot as usize].key.insert(key)
     }
@@ -245,7 +298,7 @@ impl<F, T> SelectorMap<F, T> {
 
     /// Unlinks `slot` (holding `fd`) from the order and frees it.
     fn unlink(&mut self, fd: RawFd, slot: usize) {
-        self.by_fd[Self::index(fd)] = NIL;
+        self.index.clear(fd);
         let (prev, next) = (self.slots[slot].prev, self.slots[slot].next);
         if prev != NIL {
             self.slots[prev as usize].next = next;
@@ -374,9 +427,10 @@ mod tests {
         // Freed slots are reused: 5 keys were ever live at once.
         assert_eq!(map.slots.len(), 5);
         assert_eq!(map.get(100).map(|k| *k.data()), Some(1000));
-        assert!(map.get(-3).is_none() && map.get(1 << 30).is_none());
-        // Negative numbers index past the end of `by_fd` (see `index`).
-        for fd in [-1, RawFd::MIN, RawFd::MAX] {
+        assert!(map.get(1 << 30).is_none());
+        // Negative numbers index past the end of the table (see `index`).
+        #[cfg(unix)]
+        for fd in [-3, -1, RawFd::MIN, RawFd::MAX] {
             assert!(map.get(fd).is_none() && !map.contains(fd) && map.events(fd).is_none());
         }
     }

@@ -1,8 +1,8 @@
 //! The `Selector` trait: Python's `BaseSelector`, made Rust.
 
+use crate::RawFd;
 use std::fmt;
 use std::iter::FusedIterator;
-use std::os::fd::RawFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 

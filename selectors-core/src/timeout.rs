@@ -70,6 +70,7 @@ fn clamped(timeout: Duration) -> (u64, u32) {
 /// assert!(to_timespec(None).is_none());
 /// assert_eq!(to_timespec(Some(Duration::MAX)).unwrap().tv_sec, 100_000_000);
 /// ```
+#[cfg(unix)]
 #[inline]
 pub fn to_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
     timeout.map(|t| {
@@ -81,6 +82,33 @@ pub fn to_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
         ts.tv_sec = secs as libc::time_t;
         ts.tv_nsec = nanos as _;
         ts
+    })
+}
+
+/// `timeout` as whole seconds and microseconds, rounded *up* to a
+/// microsecond and clamped to [`MAX_WAIT_SECS`]; `None` stays `None`. What a
+/// `timeval` holds: [`to_timeval`] on Unix, Winsock's own `timeval` on
+/// Windows.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use selectors_core::backend::to_micros;
+///
+/// assert_eq!(to_micros(Some(Duration::from_nanos(1))), Some((0, 1)));
+/// assert_eq!(to_micros(Some(Duration::from_nanos(1_999_999_001))), Some((2, 0)));
+/// assert_eq!(to_micros(None), None);
+/// ```
+#[inline]
+#[must_use]
+pub fn to_micros(timeout: Option<Duration>) -> Option<(u64, u32)> {
+    timeout.map(|t| {
+        let (secs, nanos) = clamped(t);
+        match nanos.div_ceil(1000) {
+            1_000_000 => (secs + 1, 0),
+            micros => (secs, micros),
+        }
     })
 }
 
@@ -98,15 +126,10 @@ pub fn to_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
 /// let tv = to_timeval(Some(Duration::from_nanos(1_999_999_001))).unwrap();
 /// assert_eq!((tv.tv_sec, tv.tv_usec), (2, 0));
 /// ```
+#[cfg(unix)]
 #[inline]
 pub fn to_timeval(timeout: Option<Duration>) -> Option<libc::timeval> {
-    timeout.map(|t| {
-        let (mut secs, nanos) = clamped(t);
-        let mut micros = nanos.div_ceil(1000);
-        if micros == 1_000_000 {
-            secs += 1;
-            micros = 0;
-        }
+    to_micros(timeout).map(|(secs, micros)| {
         // SAFETY: `timeval` is plain old data; all-zero is a valid value.
         let mut tv: libc::timeval = unsafe { std::mem::zeroed() };
         tv.tv_sec = secs as libc::time_t;
@@ -186,6 +209,15 @@ mod tests {
         }
     }
 
+    #[test]
+    fn micros_round_up_and_clamp() {
+        assert_eq!(to_micros(Some(Duration::ZERO)), Some((0, 0)));
+        assert_eq!(to_micros(Some(Duration::new(1, 1_000))), Some((1, 1)));
+        assert_eq!(to_micros(Some(Duration::new(1, 1_001))), Some((1, 2)));
+        assert_eq!(to_micros(Some(Duration::MAX)), Some((MAX_WAIT_SECS, 0)));
+    }
+
+    #[cfg(unix)]
     #[test]
     fn timeval_rounds_up_and_clamps() {
         let tv = to_timeval(Some(Duration::from_nanos(999))).unwrap();

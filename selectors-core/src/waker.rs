@@ -6,20 +6,25 @@
 //! current or next `select` return, with [`Selector::was_woken`] set.
 //!
 //! Each backend supplies the mechanism as a [`WakeSignal`]: an `eventfd` on
-//! Linux (epoll, poll, select), `EVFILT_USER` on kqueue, a non-blocking pipe
-//! elsewhere. [`wake_channel`] builds the `eventfd`/pipe kind for the
-//! backends that use a descriptor.
+//! Linux (epoll, poll, select), `EVFILT_USER` on kqueue, a connected pair of
+//! loopback TCP sockets on Windows (asyncio's self-pipe there), a
+//! non-blocking pipe elsewhere. [`wake_channel`] builds the kinds that use a
+//! descriptor.
 //!
 //! [`Selector::was_woken`]: crate::Selector::was_woken
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+#[cfg(unix)]
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+#[cfg(windows)]
+use std::os::windows::io::AsRawSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+#[cfg(unix)]
 use crate::sys::cvt;
-use crate::{Error, Result};
+use crate::{Error, RawFd, Result};
 
 /// The sending half of a backend's wake-up channel.
 ///
@@ -122,6 +127,7 @@ impl fmt::Debug for Waker {
 
 /// An `eventfd` (Linux, Android) or a pipe (elsewhere) signalled by writing
 /// to it.
+#[cfg(unix)]
 #[derive(Debug)]
 struct FdSignal {
     /// The eventfd itself, or the pipe's write end. Owned here, so the number
@@ -129,6 +135,7 @@ struct FdSignal {
     fd: Arc<OwnedFd>,
 }
 
+#[cfg(unix)]
 impl WakeSignal for FdSignal {
     fn signal(&self) -> io::Result<()> {
         let one: u64 = 1;
@@ -145,22 +152,66 @@ impl WakeSignal for FdSignal {
     }
 }
 
+/// The sending socket of a loopback pair (Windows), signalled by sending
+/// one byte to its peer.
+#[cfg(windows)]
+#[derive(Debug)]
+struct SocketSignal {
+    sender: std::net::TcpStream,
+}
+
+#[cfg(windows)]
+impl WakeSignal for SocketSignal {
+    fn signal(&self) -> io::Result<()> {
+        use std::io::Write;
+        match (&self.sender).write(&[1]) {
+            Ok(_) => Ok(()),
+            // Send buffer full: the receiver has bytes pending, which is all
+            // a wake asks for.
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+}
+
 /// The descriptor half of a wake-up channel: what a poller watches for
 /// reading, and drains when it fires.
 #[derive(Debug)]
 pub struct WakeReceiver {
+    #[cfg(unix)]
     fd: Arc<OwnedFd>,
+    #[cfg(windows)]
+    socket: std::net::TcpStream,
 }
 
 impl WakeReceiver {
     /// The descriptor to watch for readability.
     pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        #[cfg(unix)]
+        {
+            self.fd.as_raw_fd()
+        }
+        #[cfg(windows)]
+        {
+            self.socket.as_raw_socket()
+        }
+    }
+
+    /// Consumes every pending wake-up: reads the receiving socket until it
+    /// would block.
+    #[cfg(windows)]
+    pub fn drain(&self) {
+        use std::io::Read;
+        let mut buf = [0u8; 64];
+        // Any error (WouldBlock included) or end of stream means nothing is
+        // left to drain.
+        while matches!((&self.socket).read(&mut buf), Ok(n) if n > 0) {}
     }
 
     /// Consumes every pending wake-up (one `read` for an eventfd, reads until
     /// empty for a pipe), so the level-triggered descriptor goes quiet until
     /// the next wake.
+    #[cfg(unix)]
     pub fn drain(&self) {
         let mut buf = [0u8; 64];
         loop {
@@ -232,12 +283,21 @@ impl WakeSlot {
 }
 
 /// A new wake-up channel built on a descriptor: an `eventfd` on Linux and
-/// Android, a pipe elsewhere; non-blocking and close-on-exec.
+/// Android, a connected pair of loopback TCP sockets on Windows, a pipe
+/// elsewhere; non-blocking and close-on-exec (not inherited on Windows).
 ///
 /// # Errors
 ///
 /// The kernel's (`EMFILE`…).
 pub fn wake_channel() -> io::Result<(WakeReceiver, Box<dyn WakeSignal>)> {
+    #[cfg(windows)]
+    {
+        let (receiver, sender) = loopback_pair()?;
+        Ok((
+            WakeReceiver { socket: receiver },
+            Box::new(SocketSignal { sender }),
+        ))
+    }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         // SAFETY: no pointer arguments; the result is checked.
@@ -251,7 +311,7 @@ pub fn wake_channel() -> io::Result<(WakeReceiver, Box<dyn WakeSignal>)> {
             Box::new(FdSignal { fd }),
         ))
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    #[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
     {
         let (read, write) = pipe()?;
         Ok((
@@ -263,8 +323,32 @@ pub fn wake_channel() -> io::Result<(WakeReceiver, Box<dyn WakeSignal>)> {
     }
 }
 
+/// A connected pair of non-blocking TCP sockets on the IPv4 loopback:
+/// `(receiver, sender)`, the sender without Nagle's delay. Windows has no
+/// pipe that `select` can watch; this is what asyncio uses there.
+#[cfg(windows)]
+fn loopback_pair() -> io::Result<(std::net::TcpStream, std::net::TcpStream)> {
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let sender = TcpStream::connect(listener.local_addr()?)?;
+    let ours = sender.local_addr()?;
+    // Another local program may connect to the listener meanwhile: accept
+    // until the connection is ours (it is queued already, so this ends).
+    let receiver = loop {
+        let (stream, peer) = listener.accept()?;
+        if peer == ours {
+            break stream;
+        }
+    };
+    sender.set_nodelay(true)?;
+    sender.set_nonblocking(true)?;
+    receiver.set_nonblocking(true)?;
+    Ok((receiver, sender))
+}
+
 /// A non-blocking, close-on-exec pipe.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1; 2];
     // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
@@ -286,7 +370,7 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((read, write))
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

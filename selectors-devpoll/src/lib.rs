@@ -83,8 +83,6 @@ mod ffi;
 pub use poller::{Devpoll, DevpollSelector};
 pub use selectors_core::api::*;
 
-use std::os::fd::RawFd;
-
 use selectors_core::backend::{pollfd_events, pollfd_interest, ReadyList};
 
 use ffi::POLLREMOVE;

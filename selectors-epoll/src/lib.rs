@@ -46,7 +46,7 @@
 #![cfg(any(target_os = "linux", target_os = "android"))]
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 pub use selectors_core::api::*;

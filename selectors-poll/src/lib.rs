@@ -44,7 +44,6 @@
 #![cfg(unix)]
 
 use std::io;
-use std::os::fd::RawFd;
 use std::time::Duration;
 
 pub use selectors_core::api::*;
