@@ -21,16 +21,22 @@
 //! | macOS, iOS (every Apple OS), FreeBSD, NetBSD, OpenBSD, DragonFly | `KqueueSelector` | [`PollSelector`], [`SelectSelector`] |
 //! | illumos, Solaris | `DevpollSelector` | [`PollSelector`], [`SelectSelector`] |
 //! | other Unix | [`PollSelector`] | [`SelectSelector`] |
+//! | Windows | [`SelectSelector`] (Winsock `select`, sockets only) | — |
 //!
 //! (`EpollSelector`, `KqueueSelector` and `DevpollSelector` exist only where
-//! their kernel interface does; their documentation is rendered for those
-//! targets.)
+//! their kernel interface does, and `PollSelector` on Unix only; their
+//! documentation is rendered for those targets.)
+//!
+//! On Windows, as in Python there, only sockets can be registered: a
+//! descriptor is a Winsock `SOCKET` ([`RawFd`] is `RawSocket` there), and a
+//! file or pipe handle is refused at registration (`WSAENOTSOCK`).
 //!
 //! The choice follows Python's order (kqueue, epoll, devpoll, poll, select)
 //! and is made at compile time; the compiler checks this table (a change to
 //! the choice that disagrees with it does not build). For testing,
 //! `--cfg selectors_force_poll` or `--cfg selectors_force_select` in
-//! `RUSTFLAGS` makes `DefaultSelector` the portable backend on any platform.
+//! `RUSTFLAGS` makes `DefaultSelector` the portable backend on any Unix (on
+//! Windows, where select is the only backend, they change nothing).
 //! On Linux, `--cfg selectors_libkqueue` (with libkqueue installed, see the
 //! `selectors-kqueue` crate) adds `KqueueSelector` over libkqueue's
 //! emulation; `DefaultSelector` stays `EpollSelector`.
@@ -38,7 +44,7 @@
 //! # The file object and data types
 //!
 //! A selector is `Selector<F, T>`: it holds file objects of type `F` (what
-//! `register` takes: a [`RawFd`](std::os::fd::RawFd), an owned socket, a
+//! `register` takes: a [`RawFd`], an owned socket, a
 //! `Box<dyn FileObject>`, any `AsFd` type wrapped in [`Fd`]…) with data of
 //! type `T`. They are usually inferred from the first `register`; when
 //! nothing says what they are (a selector that is only woken, or registered
@@ -164,13 +170,13 @@
 //! every backend can: [`Selector::waker`] hands out a [`Waker`], cheap to
 //! clone and async-signal-safe, that makes the current or next `select`
 //! return with [`Selector::was_woken`] set. The wake-up channel (an eventfd,
-//! a kqueue user event, or a pipe) is created on the first call and never
-//! shows in the key map or the ready list.
+//! a kqueue user event, a pipe, or a loopback socket pair on Windows) is
+//! created on the first call and never shows in the key map or the ready
+//! list.
 //!
 //! ```
-//! use std::os::fd::RawFd;
 //! use std::thread;
-//! use selectors::{DefaultSelector, Selector};
+//! use selectors::{DefaultSelector, RawFd, Selector};
 //!
 //! let mut sel = DefaultSelector::<RawFd, ()>::new()?;
 //! let waker = sel.waker()?;
@@ -182,7 +188,7 @@
 //! ```
 //!
 //! The echo server example stops on Ctrl-C this way: its `SIGINT` handler
-//! calls `wake`.
+//! (its console control handler on Windows) calls `wake`.
 //!
 //! # Choosing a backend at run time
 //!
@@ -207,12 +213,19 @@
 //! to a Rust that has been stable for at least six months, and every raise
 //! is noted in the changelog.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Where `PollSelector` is not in this crate (Windows), the table links to
+// the poll crate's documentation, which docs.rs renders for Unix.
+#![cfg_attr(
+    not(unix),
+    doc = "",
+    doc = "[`PollSelector`]: https://docs.rs/selectors-poll/latest/selectors_poll/struct.PollSelector.html"
+)]
 
 pub use selectors_core::api::*;
 
 #[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use selectors_poll::PollSelector;
-#[cfg(unix)]
 pub use selectors_select::SelectSelector;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -220,7 +233,9 @@ pub use selectors_select::SelectSelector;
 pub use selectors_epoll::EpollSelector;
 
 // Where the target has a kqueue, as the kqueue crate's build script decides
-// (the one definition of that list; the crate docs' table names them).
+// (the one definition of that list; the crate docs' table names them). The
+// kqueue crate is a dependency on Unix only.
+#[cfg(unix)]
 selectors_kqueue::cfg_kqueue! {
     pub use selectors_kqueue::KqueueSelector;
 }
@@ -232,33 +247,38 @@ pub use selectors_devpoll::DevpollSelector;
 // Python prefers kqueue, then epoll, devpoll, poll and select. The systems
 // with kqueue, epoll and /dev/poll are disjoint, but for Linux with
 // libkqueue, where epoll stays the default: so epoll and /dev/poll are
-// chosen by OS first, and kqueue wherever else it exists.
+// chosen by OS first, and kqueue wherever else it exists. Windows has select
+// only (Winsock's), as in Python.
 cfg_if::cfg_if! {
     if #[cfg(selectors_force_select)] {
         /// The most efficient selector of this platform; forced to
         /// [`SelectSelector`] by `--cfg selectors_force_select`.
-        pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = SelectSelector<F, T>;
-    } else if #[cfg(selectors_force_poll)] {
+        pub type DefaultSelector<F = RawFd, T = ()> = SelectSelector<F, T>;
+    } else if #[cfg(all(unix, selectors_force_poll))] {
         /// The most efficient selector of this platform; forced to
         /// [`PollSelector`] by `--cfg selectors_force_poll`.
-        pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = PollSelector<F, T>;
+        pub type DefaultSelector<F = RawFd, T = ()> = PollSelector<F, T>;
     } else if #[cfg(any(target_os = "linux", target_os = "android"))] {
         /// The most efficient selector of this platform: [`EpollSelector`].
-        pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = EpollSelector<F, T>;
+        pub type DefaultSelector<F = RawFd, T = ()> = EpollSelector<F, T>;
     } else if #[cfg(any(target_os = "illumos", target_os = "solaris"))] {
         /// The most efficient selector of this platform: [`DevpollSelector`].
-        pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = DevpollSelector<F, T>;
+        pub type DefaultSelector<F = RawFd, T = ()> = DevpollSelector<F, T>;
     } else if #[cfg(unix)] {
         selectors_kqueue::cfg_kqueue! {
             /// The most efficient selector of this platform: [`KqueueSelector`].
-            pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = KqueueSelector<F, T>;
+            pub type DefaultSelector<F = RawFd, T = ()> = KqueueSelector<F, T>;
         }
         selectors_kqueue::cfg_not_kqueue! {
             /// The most efficient selector of this platform: [`PollSelector`].
-            pub type DefaultSelector<F = std::os::fd::RawFd, T = ()> = PollSelector<F, T>;
+            pub type DefaultSelector<F = RawFd, T = ()> = PollSelector<F, T>;
         }
+    } else if #[cfg(windows)] {
+        /// The most efficient selector of this platform: [`SelectSelector`],
+        /// on Winsock's `select` (sockets only).
+        pub type DefaultSelector<F = RawFd, T = ()> = SelectSelector<F, T>;
     } else {
-        compile_error!("selectors supports Unix platforms only");
+        compile_error!("selectors supports Unix and Windows only");
     }
 }
 
@@ -269,6 +289,7 @@ cfg_if::cfg_if! {
     not(any(selectors_force_poll, selectors_force_select))
 ))]
 static_assertions::assert_type_eq_all!(DefaultSelector, EpollSelector);
+#[cfg(unix)]
 selectors_kqueue::cfg_kqueue! {
     #[cfg(not(any(target_os = "linux", selectors_force_poll, selectors_force_select)))]
     static_assertions::assert_type_eq_all!(DefaultSelector, KqueueSelector);
@@ -278,7 +299,9 @@ selectors_kqueue::cfg_kqueue! {
     not(any(selectors_force_poll, selectors_force_select))
 ))]
 static_assertions::assert_type_eq_all!(DefaultSelector, DevpollSelector);
-#[cfg(all(selectors_force_poll, not(selectors_force_select)))]
+#[cfg(all(windows, not(selectors_force_select)))]
+static_assertions::assert_type_eq_all!(DefaultSelector, SelectSelector);
+#[cfg(all(unix, selectors_force_poll, not(selectors_force_select)))]
 static_assertions::assert_type_eq_all!(DefaultSelector, PollSelector);
 #[cfg(selectors_force_select)]
 static_assertions::assert_type_eq_all!(DefaultSelector, SelectSelector);
