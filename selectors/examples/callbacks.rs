@@ -4,12 +4,14 @@
 //!
 //! `cargo run --example callbacks [-- ADDR]` (default `localhost:1234`).
 //! Where Python hopes `send` won't block, a connection keeps what it could
-//! not send and waits to be writable, so every byte comes back.
+//! not send and waits to be writable, so every byte comes back. Portable:
+//! a socket's number is its `FileObject::fileno` (a `RawSocket` on Windows).
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
 
-use selectors::{DefaultSelector, Events, FileObject, LentKey, Selector, EVENT_READ, EVENT_WRITE};
+use selectors::{
+    DefaultSelector, Events, FileObject, LentKey, RawFd, Selector, EVENT_READ, EVENT_WRITE,
+};
 
 type Sel = DefaultSelector<Sock, Callback>;
 type Key = LentKey<Sock, Callback>;
@@ -24,8 +26,8 @@ enum Sock {
 impl FileObject for Sock {
     fn fileno(&self) -> RawFd {
         match self {
-            Sock::Listener(sock) => sock.as_raw_fd(),
-            Sock::Conn(conn, _) => conn.as_raw_fd(),
+            Sock::Listener(sock) => sock.fileno(),
+            Sock::Conn(conn, _) => conn.fileno(),
         }
     }
 }
@@ -35,7 +37,7 @@ fn accept(sel: &mut Sel, key: &mut Key, _mask: Events) -> io::Result<()> {
         unreachable!()
     };
     let (conn, addr) = sock.accept()?; // should be ready
-    println!("accepted fd {} from {addr}", conn.as_raw_fd());
+    println!("accepted fd {} from {addr}", conn.fileno());
     conn.set_nonblocking(true)?;
     sel.register(Sock::Conn(conn, Vec::new()), EVENT_READ, Callback(read))?;
     Ok(())

@@ -1,24 +1,27 @@
 //! Listening sockets: one with std, or several on the same address with
 //! `SO_REUSEPORT`, among which the kernel spreads incoming connections.
 
+use std::ffi::c_int;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 
 /// The socket option that makes the kernel spread connections among the
 /// listeners of one address, where the OS has one: `SO_REUSEPORT` on Linux
 /// and DragonFly, `SO_REUSEPORT_LB` on FreeBSD. (macOS, NetBSD and OpenBSD
-/// accept `SO_REUSEPORT` but hand every connection to one listener.)
+/// accept `SO_REUSEPORT` but hand every connection to one listener; Windows
+/// has no such option: its `SO_REUSEADDR` lets a second socket take the
+/// port over, not share it.)
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "dragonfly"))]
-const SPREAD_OPTION: Option<(libc::c_int, &str)> = Some((libc::SO_REUSEPORT, "SO_REUSEPORT"));
+const SPREAD_OPTION: Option<(c_int, &str)> = Some((libc::SO_REUSEPORT, "SO_REUSEPORT"));
 #[cfg(target_os = "freebsd")]
-const SPREAD_OPTION: Option<(libc::c_int, &str)> = Some((libc::SO_REUSEPORT_LB, "SO_REUSEPORT_LB"));
+const SPREAD_OPTION: Option<(c_int, &str)> = Some((libc::SO_REUSEPORT_LB, "SO_REUSEPORT_LB"));
 #[cfg(not(any(
     target_os = "linux",
     target_os = "android",
     target_os = "dragonfly",
     target_os = "freebsd"
 )))]
-const SPREAD_OPTION: Option<(libc::c_int, &str)> = None;
+const SPREAD_OPTION: Option<(c_int, &str)> = None;
 
 /// The length of the queue of connections not yet accepted: 128, what
 /// [`TcpListener::bind`] asks for, so that one listener and several behave
@@ -29,7 +32,7 @@ const SPREAD_OPTION: Option<(libc::c_int, &str)> = None;
     target_os = "dragonfly",
     target_os = "freebsd"
 ))]
-const BACKLOG: libc::c_int = 128;
+const BACKLOG: c_int = 128;
 
 /// The name of the socket option [`bind`] spreads connections with, or
 /// `None` where the OS has none (then only one listener can be bound).
@@ -94,7 +97,7 @@ fn bind_spread(addr: SocketAddr) -> io::Result<TcpListener> {
     // `SO_REUSEADDR` too, as std sets it: a restart does not wait for the
     // old connections' TIME_WAIT.
     for name in [libc::SO_REUSEADDR, option] {
-        let on: libc::c_int = 1;
+        let on: c_int = 1;
         // SAFETY: the pointer and length describe `on`, which outlives the
         // call; the kernel only reads it.
         let ret = unsafe {
@@ -102,8 +105,8 @@ fn bind_spread(addr: SocketAddr) -> io::Result<TcpListener> {
                 fd,
                 libc::SOL_SOCKET,
                 name,
-                (&on as *const libc::c_int).cast(),
-                mem::size_of::<libc::c_int>() as libc::socklen_t,
+                (&on as *const c_int).cast(),
+                mem::size_of::<c_int>() as libc::socklen_t,
             )
         };
         if ret != 0 {

@@ -1,7 +1,7 @@
 //! A TCP echo server: every byte a client sends comes back to it, in order.
 //!
 //! ```text
-//! cargo run --release --example echo_server -- [--threads N] [--max-buffered SIZE] [ADDR]
+//! cargo run --release --example echo_server -- [--threads N] [--max-buffered SIZE] [--stop-on-stdin-eof] [ADDR]
 //! ```
 //!
 //! It listens on `ADDR` (default `127.0.0.1:1234`; port 0 picks a free port,
@@ -14,11 +14,16 @@
 //! - [`listen`]: the listening sockets. With `--threads N` every thread has
 //!   its own listener on the same address (`SO_REUSEPORT`), and the kernel
 //!   spreads new connections among them: this is how a program built on a
-//!   selector uses more than one core.
+//!   selector uses more than one core. (Where the OS cannot spread them,
+//!   Windows among them, the server runs one thread.)
 //! - This file: the command line, Ctrl-C and `SIGTERM` (the handler calls
 //!   [`Waker::wake`], which is async-signal-safe; every thread's loop sees
 //!   its selector woken, closes its connections and returns), and the
 //!   report. Printing never fails the server: a closed stdout is ignored.
+//!   On Windows, a console control handler (Ctrl-C, Ctrl-Break) calls `wake`
+//!   the same way. With `--stop-on-stdin-eof`, the end of standard input
+//!   does too: the way to stop it gracefully for a parent process that
+//!   cannot send Ctrl-C or a signal (the tests on Windows stop it so).
 //!
 //! In steady state a thread's loop allocates nothing: the ready list and the
 //! read buffer are reused, and a connection only has a buffer while its
@@ -30,7 +35,7 @@ mod server;
 use std::env;
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::OnceLock;
@@ -49,7 +54,8 @@ const DEFAULT_MAX_BUFFERED: usize = 64 << 20;
 /// The most threads `--threads` takes.
 const MAX_THREADS: usize = 1024;
 
-const USAGE: &str = "usage: echo_server [--threads N] [--max-buffered SIZE] [ADDR]";
+const USAGE: &str =
+    "usage: echo_server [--threads N] [--max-buffered SIZE] [--stop-on-stdin-eof] [ADDR]";
 
 const HELP: &str = "\
 A TCP echo server: every byte a client sends comes back to it, in order.
@@ -61,14 +67,20 @@ Arguments:
 Options:
   -t, --threads N      serve from N threads (default 1), each with its own
                        selector and its own listener on ADDR (SO_REUSEPORT):
-                       the kernel spreads clients among them
+                       the kernel spreads clients among them. Linux, Android,
+                       FreeBSD and DragonFly only: elsewhere (macOS, the
+                       other BSDs, Windows) no option spreads them, and N
+                       must be 1
   --max-buffered SIZE  stop reading from clients while the server holds SIZE
                        bytes not yet echoed, until they drain (default 64M;
                        suffixes K, M, G; split evenly among threads); each
                        client is also held to 1M
+  --stop-on-stdin-eof  stop also when standard input ends (for a parent
+                       process that cannot send Ctrl-C or a signal)
   -h, --help           this text
 
-Ctrl-C or SIGTERM stops it: every client is closed and a summary printed.";
+Ctrl-C or SIGTERM (on Windows, Ctrl-C or Ctrl-Break) stops it: every client
+is closed and a summary printed.";
 
 fn main() -> ExitCode {
     let options = match parse_args(env::args_os().skip(1)) {
@@ -111,6 +123,7 @@ struct Options {
     addr: SocketAddr,
     threads: usize,
     max_buffered: usize,
+    stop_on_stdin_eof: bool,
 }
 
 /// Parses the arguments; `Ok(None)` for `--help`.
@@ -122,6 +135,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Option<Options
     let mut addr = None;
     let mut threads = 1;
     let mut max_buffered = DEFAULT_MAX_BUFFERED;
+    let mut stop_on_stdin_eof = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let arg = arg
@@ -141,6 +155,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Option<Options
         };
         match flag {
             "-h" | "--help" => return Ok(None),
+            "--stop-on-stdin-eof" if inline.is_none() => stop_on_stdin_eof = true,
             "-t" | "--threads" => {
                 let n = value()?;
                 threads = match n.parse::<usize>() {
@@ -184,6 +199,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Option<Options
         addr,
         threads,
         max_buffered,
+        stop_on_stdin_eof,
     }))
 }
 
@@ -211,6 +227,7 @@ fn serve(options: &Options) -> Result<(), String> {
         addr,
         threads,
         max_buffered,
+        stop_on_stdin_eof,
     } = *options;
     let listeners =
         listen::bind(addr, threads).map_err(|err| format!("cannot listen on {addr}: {err}"))?;
@@ -230,6 +247,9 @@ fn serve(options: &Options) -> Result<(), String> {
         .collect::<io::Result<Vec<_>>>()
         .map_err(|err| format!("cannot set up a waker: {err}"))?;
     stop_on_signals(wakers).map_err(|err| format!("cannot handle signals: {err}"))?;
+    if stop_on_stdin_eof {
+        stop_at_stdin_eof().map_err(|err| format!("cannot watch standard input: {err}"))?;
+    }
 
     let backend = servers[0].backend();
     let threads_note = if threads == 1 {
@@ -332,12 +352,28 @@ static STOP: OnceLock<Vec<Waker>> = OnceLock::new();
 /// Wakes every thread's selector, so that every server stops.
 fn stop_all() {
     // Async-signal-safe: `OnceLock::get` is an atomic load, iterating a
-    // slice reads memory, `wake` is an atomic load and one `write(2)`.
+    // slice reads memory, `wake` is an atomic load and one `write(2)` (one
+    // `send` on Windows, whose console handler runs on a thread of its own).
     for waker in STOP.get().into_iter().flatten() {
         let _ = waker.wake();
     }
 }
 
+/// Keeps `wakers` for [`stop_all`].
+///
+/// # Errors
+///
+/// If they were set already.
+fn set_stop_wakers(wakers: Vec<Waker>) -> io::Result<()> {
+    STOP.set(wakers).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "signal handlers installed twice",
+        )
+    })
+}
+
+#[cfg(unix)]
 extern "C" fn on_stop_signal(_signal: libc::c_int) {
     stop_all();
 }
@@ -347,13 +383,9 @@ extern "C" fn on_stop_signal(_signal: libc::c_int) {
 /// # Errors
 ///
 /// If a handler was installed already, or `sigaction` fails.
+#[cfg(unix)]
 fn stop_on_signals(wakers: Vec<Waker>) -> io::Result<()> {
-    STOP.set(wakers).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "signal handlers installed twice",
-        )
-    })?;
+    set_stop_wakers(wakers)?;
     for signal in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: `sigaction` is plain old data, so all-zero is a valid
         // value; the handler is an `extern "C" fn(c_int)` doing only
@@ -371,4 +403,84 @@ fn stop_on_signals(wakers: Vec<Waker>) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The console control functions of kernel32, declared by hand (the
+/// workspace has no Windows bindings), as `wincon.h` and `consoleapi.h`
+/// define them.
+#[cfg(windows)]
+mod console {
+    /// Ctrl-C.
+    pub const CTRL_C_EVENT: u32 = 0;
+    /// Ctrl-Break (delivered even to a process started with
+    /// `CREATE_NEW_PROCESS_GROUP`, which ignores Ctrl-C).
+    pub const CTRL_BREAK_EVENT: u32 = 1;
+
+    /// `PHANDLER_ROUTINE`: returns `TRUE` if it handled the event.
+    pub type HandlerRoutine = extern "system" fn(ctrl_type: u32) -> i32;
+
+    #[link(name = "kernel32")]
+    extern "system" {
+        /// Adds (`add` nonzero) a handler; returns zero on failure, with
+        /// the error for `GetLastError`.
+        pub fn SetConsoleCtrlHandler(handler: Option<HandlerRoutine>, add: i32) -> i32;
+    }
+}
+
+/// Windows calls it on a thread of its own when the console sends a control
+/// event: Ctrl-C and Ctrl-Break stop the server (the event is handled: the
+/// process is not ended); any other (the console closed, log-off, shut-down)
+/// is left to the default handler, which ends the process.
+#[cfg(windows)]
+extern "system" fn on_console_event(ctrl_type: u32) -> i32 {
+    match ctrl_type {
+        console::CTRL_C_EVENT | console::CTRL_BREAK_EVENT => {
+            stop_all();
+            1
+        }
+        _ => 0,
+    }
+}
+
+/// Makes Ctrl-C and Ctrl-Break wake every waker of `wakers`.
+///
+/// # Errors
+///
+/// If a handler was installed already, or `SetConsoleCtrlHandler` fails.
+#[cfg(windows)]
+fn stop_on_signals(wakers: Vec<Waker>) -> io::Result<()> {
+    set_stop_wakers(wakers)?;
+    // SAFETY: the handler is a plain `extern "system" fn(u32) -> i32`, as
+    // the routine type requires, and lives as long as the program; the
+    // result is checked.
+    if unsafe { console::SetConsoleCtrlHandler(Some(on_console_event), 1) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// With `--stop-on-stdin-eof`: a thread reads standard input (what it reads
+/// is ignored) and, once it ends or fails, wakes every selector as Ctrl-C
+/// does. A parent process stops the server gracefully by closing the pipe.
+///
+/// # Errors
+///
+/// If the thread cannot be started.
+fn stop_at_stdin_eof() -> io::Result<()> {
+    thread::Builder::new()
+        .name("stdin".into())
+        .spawn(|| {
+            let mut stdin = io::stdin().lock();
+            let mut buf = [0; 512];
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            stop_all();
+        })
+        .map(drop)
 }

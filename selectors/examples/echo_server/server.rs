@@ -27,10 +27,11 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use selectors::{DefaultSelector, Events, FileObject, Selector, Waker, EVENT_READ, EVENT_WRITE};
+use selectors::{
+    DefaultSelector, Events, FileObject, RawFd, Selector, Waker, EVENT_READ, EVENT_WRITE,
+};
 
 /// The most bytes one connection holds read but not yet echoed: 1 MiB.
 ///
@@ -46,7 +47,8 @@ pub const READ_SIZE: usize = 64 * 1024;
 /// descriptors or memory and no connection of this server closed since.
 ///
 /// Descriptors are a per-process resource (`EMFILE`, shared by every thread)
-/// or a system-wide one (`ENFILE`), and memory is system-wide: what frees
+/// or a system-wide one (`ENFILE`), and memory is system-wide (Winsock's
+/// `WSAEMFILE` and `WSAENOBUFS` are the same two shortages): what frees
 /// them may happen elsewhere, so the server also tries again on its own,
 /// four times a second, which costs nothing measurable.
 pub const ACCEPT_RETRY: Duration = Duration::from_millis(250);
@@ -58,7 +60,8 @@ pub struct Stats {
     pub served: u64,
     /// Of those, the ones still connected when the server stopped.
     pub closed_at_stop: usize,
-    /// Failed `accept` calls, by `errno`, in order of first occurrence.
+    /// Failed `accept` calls, by error code (`errno`; Winsock's `WSAE*` code
+    /// on Windows), in order of first occurrence.
     pub accept_errors: Vec<(i32, u64)>,
     /// Times the listener was taken out of the selector after an `accept`
     /// error (out of descriptors or memory).
@@ -124,8 +127,8 @@ pub enum Socket {
 impl FileObject for Socket {
     fn fileno(&self) -> RawFd {
         match self {
-            Socket::Listener(listener) => listener.as_raw_fd(),
-            Socket::Client(stream) => stream.as_raw_fd(),
+            Socket::Listener(listener) => listener.fileno(),
+            Socket::Client(stream) => stream.fileno(),
         }
     }
 }
@@ -140,7 +143,7 @@ impl EchoServer {
     /// non-blocking and registered.
     pub fn new(listener: TcpListener, max_buffered: usize) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
-        let fd = listener.as_raw_fd();
+        let fd = listener.fileno();
         let mut selector = DefaultSelector::new()?;
         // Every key carries a `Connection`; the listener's is never used.
         selector.register(
@@ -317,7 +320,7 @@ impl EchoServer {
         else {
             return;
         };
-        let fd = listener.as_raw_fd();
+        let fd = listener.fileno();
         // The backlog may hold clients already: the next select reports the
         // listener readable at once.
         self.listener = match self.selector.register(
@@ -528,8 +531,9 @@ enum AcceptOutcome {
 /// Errors about one pending connection (it was aborted or refused before it
 /// was accepted; Linux also passes on the network errors of a pending
 /// connection, see accept(2)) skip that one. The others (`EMFILE`,
-/// `ENFILE`: out of descriptors; `ENOBUFS`, `ENOMEM`: out of memory; and
-/// anything unexpected) end the loop and ask for a pause.
+/// `ENFILE`: out of descriptors; `ENOBUFS`, `ENOMEM`: out of memory;
+/// `WSAEMFILE` and `WSAENOBUFS` on Windows; and anything unexpected) end the
+/// loop and ask for a pause.
 fn accept_all(
     listener: &TcpListener,
     accepted: &mut Vec<TcpStream>,
@@ -542,21 +546,7 @@ fn accept_all(
             Err(err) => {
                 stats.count_accept_error(&err);
                 let errno = err.raw_os_error().unwrap_or(0);
-                let about_one_client = [
-                    libc::EINTR,
-                    libc::ECONNABORTED,
-                    libc::ECONNRESET,
-                    libc::EPROTO,
-                    libc::EPERM,
-                    libc::ETIMEDOUT,
-                    libc::ENETDOWN,
-                    libc::ENETUNREACH,
-                    libc::EHOSTDOWN,
-                    libc::EHOSTUNREACH,
-                    libc::ENOPROTOOPT,
-                    libc::EOPNOTSUPP,
-                ];
-                if !about_one_client.contains(&errno) {
+                if !codes::ABOUT_ONE_CLIENT.contains(&errno) {
                     return AcceptOutcome::Pause;
                 }
             }
@@ -594,9 +584,37 @@ fn try_io<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<Option<T>> {
     }
 }
 
-/// The name of an `errno` value `accept` may return, for the report.
+/// The name of an error code `accept` may return, for the report.
 pub fn errno_name(errno: i32) -> String {
-    let names = [
+    match codes::NAMES.iter().find(|(e, _)| *e == errno) {
+        Some((_, name)) => (*name).to_string(),
+        None if cfg!(windows) => format!("error {errno}"),
+        None => format!("errno {errno}"),
+    }
+}
+
+/// The error codes `accept` reports: `errno` values on Unix.
+#[cfg(unix)]
+mod codes {
+    /// Errors about the one pending connection `accept` was taking: the
+    /// next one may be fine.
+    pub const ABOUT_ONE_CLIENT: &[i32] = &[
+        libc::EINTR,
+        libc::ECONNABORTED,
+        libc::ECONNRESET,
+        libc::EPROTO,
+        libc::EPERM,
+        libc::ETIMEDOUT,
+        libc::ENETDOWN,
+        libc::ENETUNREACH,
+        libc::EHOSTDOWN,
+        libc::EHOSTUNREACH,
+        libc::ENOPROTOOPT,
+        libc::EOPNOTSUPP,
+    ];
+
+    /// The names of the codes the report may show.
+    pub const NAMES: &[(i32, &str)] = &[
         (libc::EMFILE, "EMFILE"),
         (libc::ENFILE, "ENFILE"),
         (libc::ENOBUFS, "ENOBUFS"),
@@ -614,8 +632,51 @@ pub fn errno_name(errno: i32) -> String {
         (libc::ENOPROTOOPT, "ENOPROTOOPT"),
         (libc::EOPNOTSUPP, "EOPNOTSUPP"),
     ];
-    match names.iter().find(|(e, _)| *e == errno) {
-        Some((_, name)) => (*name).to_string(),
-        None => format!("errno {errno}"),
-    }
+}
+
+/// The error codes `accept` reports: Winsock's on Windows (`WSAGetLastError`,
+/// what `raw_os_error` holds; the values of `winerror.h`).
+#[cfg(windows)]
+mod codes {
+    const WSAEINTR: i32 = 10004;
+    const WSAEMFILE: i32 = 10024;
+    const WSAENETDOWN: i32 = 10050;
+    const WSAENETUNREACH: i32 = 10051;
+    const WSAENETRESET: i32 = 10052;
+    const WSAECONNABORTED: i32 = 10053;
+    const WSAECONNRESET: i32 = 10054;
+    const WSAENOBUFS: i32 = 10055;
+    const WSAETIMEDOUT: i32 = 10060;
+    const WSAEHOSTDOWN: i32 = 10064;
+    const WSAEHOSTUNREACH: i32 = 10065;
+
+    /// Errors about the one pending connection `accept` was taking (the
+    /// client gave up or its network failed before it was accepted): the
+    /// next one may be fine. `WSAENETDOWN` is not one: on Windows it says
+    /// the network subsystem itself failed.
+    pub const ABOUT_ONE_CLIENT: &[i32] = &[
+        WSAEINTR,
+        WSAECONNABORTED,
+        WSAECONNRESET,
+        WSAENETRESET,
+        WSAETIMEDOUT,
+        WSAENETUNREACH,
+        WSAEHOSTDOWN,
+        WSAEHOSTUNREACH,
+    ];
+
+    /// The names of the codes the report may show.
+    pub const NAMES: &[(i32, &str)] = &[
+        (WSAEMFILE, "WSAEMFILE"),
+        (WSAENOBUFS, "WSAENOBUFS"),
+        (WSAENETDOWN, "WSAENETDOWN"),
+        (WSAECONNABORTED, "WSAECONNABORTED"),
+        (WSAECONNRESET, "WSAECONNRESET"),
+        (WSAENETRESET, "WSAENETRESET"),
+        (WSAEINTR, "WSAEINTR"),
+        (WSAETIMEDOUT, "WSAETIMEDOUT"),
+        (WSAENETUNREACH, "WSAENETUNREACH"),
+        (WSAEHOSTDOWN, "WSAEHOSTDOWN"),
+        (WSAEHOSTUNREACH, "WSAEHOSTUNREACH"),
+    ];
 }
