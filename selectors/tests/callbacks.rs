@@ -35,7 +35,8 @@ fn example() -> PathBuf {
             .expect("cargo build --example callbacks");
         assert!(status.success());
     }
-    dir.join("examples").join("callbacks")
+    dir.join("examples")
+        .join(format!("callbacks{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// The running example, killed when the test ends (passed or failed), with

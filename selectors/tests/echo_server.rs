@@ -6,8 +6,9 @@
 //! pseudo-random byte stream and checks the echo byte for byte, then
 //! end-of-file.
 //!
-//! As an operator runs it (the example binary, as a child process; Linux
-//! only, for `/proc`): see the [`operator`] module.
+//! As an operator runs it (the example binary, as a child process; on Linux,
+//! where `/proc` shows its descriptors, CPU time and memory, and on
+//! Windows, without those): see the [`operator`] module.
 //!
 //! Every socket has a timeout, so a server bug fails a test instead of
 //! hanging it.
@@ -16,20 +17,21 @@
 #[path = "../examples/echo_server/server.rs"]
 mod server;
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 #[path = "echo_server/operator.rs"]
 mod operator;
 
+use std::ffi::c_int;
 use std::io::{self, Read, Write};
 use std::mem;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
+use selectors::FileObject;
 use server::{EchoServer, MAX_PENDING};
 
 /// The longest any one connect, read or write may take before a test fails.
@@ -39,7 +41,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const CHUNK: usize = 64 * 1024;
 
 /// What tests that shrink socket buffers ask for (Linux doubles it).
-const SMALL_BUFFER: libc::c_int = 64 * 1024;
+const SMALL_BUFFER: c_int = 64 * 1024;
 
 /// The server's budget in these tests: more than all their clients hold.
 const MAX_BUFFERED: usize = 1 << 30;
@@ -251,11 +253,7 @@ fn leave_rudely(addr: SocketAddr, seed: u64, exit: Exit) -> io::Result<()> {
             let mut first = [0];
             stream.read_exact(&mut first)?;
             if let Exit::Reset = exit {
-                let linger = libc::linger {
-                    l_onoff: 1,
-                    l_linger: 0,
-                };
-                set_socket_option(&stream, libc::SO_LINGER, linger);
+                set_socket_option(&stream, sockopt::SO_LINGER, sockopt::LINGER_ZERO);
             }
         }
         Exit::Vanish => {}
@@ -399,24 +397,86 @@ fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 /// Shrinks the kernel's send and receive buffers of `socket` to
 /// [`SMALL_BUFFER`], so the server's own buffering shows. A listener passes
 /// them on to the connections it accepts.
-fn shrink_buffers(socket: &impl AsRawFd) {
-    set_socket_option(socket, libc::SO_SNDBUF, SMALL_BUFFER);
-    set_socket_option(socket, libc::SO_RCVBUF, SMALL_BUFFER);
+fn shrink_buffers(socket: &impl FileObject) {
+    set_socket_option(socket, sockopt::SO_SNDBUF, SMALL_BUFFER);
+    set_socket_option(socket, sockopt::SO_RCVBUF, SMALL_BUFFER);
 }
 
 /// Sets the `SOL_SOCKET` option `name` of `socket` to `value`.
-fn set_socket_option<T: Copy>(socket: &impl AsRawFd, name: libc::c_int, value: T) {
-    let len = libc::socklen_t::try_from(mem::size_of::<T>()).unwrap();
+fn set_socket_option<T: Copy>(socket: &impl FileObject, name: c_int, value: T) {
+    let len = sockopt::Len::try_from(mem::size_of::<T>()).unwrap();
     // SAFETY: the pointer and length describe `value`, which outlives the
     // call; the kernel only reads them, and refuses a length wrong for `name`.
     let ret = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
+        sockopt::setsockopt(
+            sockopt::socket(socket.fileno()),
+            sockopt::SOL_SOCKET,
             name,
             ptr::addr_of!(value).cast(),
             len,
         )
     };
     assert_eq!(ret, 0, "setsockopt({name}): {}", io::Error::last_os_error());
+}
+
+/// The socket options the tests set, with libc on Unix.
+#[cfg(unix)]
+mod sockopt {
+    pub use libc::{setsockopt, socklen_t as Len, SOL_SOCKET, SO_LINGER, SO_RCVBUF, SO_SNDBUF};
+
+    /// `SO_LINGER` on, with a time of 0: closing resets the connection.
+    pub const LINGER_ZERO: libc::linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+
+    /// The descriptor as `setsockopt` takes it.
+    pub fn socket(fd: selectors::RawFd) -> libc::c_int {
+        fd
+    }
+}
+
+/// The socket options the tests set, as Winsock declares them (`winsock2.h`),
+/// by hand: the workspace has no Windows bindings.
+#[cfg(windows)]
+mod sockopt {
+    use std::ffi::{c_char, c_int};
+
+    pub type Len = c_int;
+    pub const SOL_SOCKET: c_int = 0xffff;
+    pub const SO_SNDBUF: c_int = 0x1001;
+    pub const SO_RCVBUF: c_int = 0x1002;
+    pub const SO_LINGER: c_int = 0x0080;
+
+    /// Winsock's `struct linger`: two `u_short`s.
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    pub struct Linger {
+        l_onoff: u16,
+        l_linger: u16,
+    }
+
+    /// `SO_LINGER` on, with a time of 0: closing resets the connection.
+    pub const LINGER_ZERO: Linger = Linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+
+    /// The socket as `setsockopt` takes it: a `SOCKET` (`UINT_PTR`).
+    pub fn socket(fd: selectors::RawFd) -> usize {
+        usize::try_from(fd).expect("a socket handle fits a pointer")
+    }
+
+    #[link(name = "ws2_32")]
+    extern "system" {
+        /// Returns 0, or `SOCKET_ERROR` (-1) with the error for
+        /// `WSAGetLastError` (`GetLastError`, which `last_os_error` reads).
+        pub fn setsockopt(
+            s: usize,
+            level: c_int,
+            optname: c_int,
+            optval: *const c_char,
+            optlen: c_int,
+        ) -> c_int;
+    }
 }
