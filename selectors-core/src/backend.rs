@@ -8,11 +8,11 @@
 //! calls themselves share is here:
 //!
 //! - the FFI result checks: [`cvt`] (with [`IsMinusOne`]) and [`check_open`];
-//! - the timeout conversions: [`to_millis`], [`to_timespec`], [`to_timeval`]
-//!   (clamped to [`MAX_WAIT_SECS`]);
+//! - the timeout conversions: [`to_millis`], [`to_micros`], and on Unix
+//!   `to_timespec` and `to_timeval` (clamped to [`MAX_WAIT_SECS`]);
 //! - Python's readiness rule for `poll`-style masks, [`poll_events`], and its
-//!   inverse [`interest_bits`] (typed for `pollfd` as [`pollfd_events`] and
-//!   [`pollfd_interest`]);
+//!   inverse [`interest_bits`] (typed for `pollfd` on Unix as `pollfd_events`
+//!   and `pollfd_interest`);
 //! - [`EventBuffer`], the result buffer of the kernels that report into one
 //!   (epoll, kqueue, /dev/poll);
 //! - the wake-up plumbing: [`WakeSignal`], and for the pollers that watch a

@@ -5,7 +5,10 @@
 //! CPython's), adapted to Rust types, plus the guarantees this crate makes
 //! beyond CPython (strong guarantee on failed `modify`, uniform errors and
 //! use-after-close behaviour). Every test runs against the real kernel with
-//! real descriptors (socket pairs).
+//! real descriptors (socket pairs: Unix-domain on Unix, TCP on the loopback
+//! on Windows). The cases that cannot apply on Windows (files, pipes, Unix
+//! signals, `dup2`, descriptor limits) are compiled out there, each with its
+//! reason in the list of [`conformance_suite!`](crate::conformance_suite).
 //!
 //! A backend instantiates it in an integration test with
 //! [`conformance_suite!`](crate::conformance_suite), giving a module name
@@ -25,13 +28,13 @@
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::{Error, Events, FileObject, Result, Selector, EVENT_READ, EVENT_WRITE};
+use crate::{Error, Events, FileObject, RawFd, Result, Selector, EVENT_READ, EVENT_WRITE};
+
+pub use platform::*;
 
 /// Instantiates the conformance suite as `mod $name`, with `$new` a generic
 /// constructor `fn<F: FileObject, T>() -> Result<impl Selector<F, T>>` and
@@ -43,10 +46,12 @@ macro_rules! conformance_suite {
         $crate::instantiate_tests!($name, [$crate::conformance], super::$new, $quirks;
             test_register,
             test_register_bad_fd,
-            test_register_file,
+            // Winsock's select takes sockets only: a file is no file object.
+            #[cfg(unix)] test_register_file,
             test_unregister,
             test_unregister_after_fd_close,
-            test_unregister_after_fd_close_and_reuse,
+            // Reuses numbers on purpose with dup2, which Windows lacks.
+            #[cfg(unix)] test_unregister_after_fd_close_and_reuse,
             test_unregister_after_socket_close,
             test_modify,
             test_modify_unregister,
@@ -63,19 +68,24 @@ macro_rules! conformance_suite {
             test_empty_select,
             test_empty_select_timeout,
             test_timeout,
-            test_select_interrupt_noraise,
+            // Unix signals (PEP 475); Winsock has no EINTR.
+            #[cfg(unix)] test_select_interrupt_noraise,
             test_above_fd_setsize,
             test_waker_wakes_blocked_select,
             test_waker_coalesces,
             test_waker_races_lose_nothing,
-            test_waker_from_signal_handler,
+            // Unix signals.
+            #[cfg(unix)] test_waker_from_signal_handler,
             test_waker_after_close_and_drop,
             test_key_mut_changes_only_data,
             test_with_fileobj_mut,
             test_fd_wrapper_and_try_register,
             test_dispatch_callbacks,
             test_dispatch_lends_the_key,
-            test_selector_through_mut_ref
+            test_selector_through_mut_ref,
+            test_failed_connect_is_write_ready,
+            // A file handle is refused only where select takes sockets only.
+            #[cfg(windows)] test_register_non_socket
             $(, $extra)*
         );
     };
@@ -85,7 +95,8 @@ macro_rules! conformance_suite {
 /// per listed name, calling the function of that name in the module
 /// `$($tests)+` (a path, in brackets) with `|| $new()` and the backend's
 /// [`Quirks`] `$quirks`. `$new` and `$quirks` are seen from inside the new
-/// module.
+/// module. A name may carry attributes (`#[cfg(unix)] name`), which its test
+/// gets.
 ///
 /// The one place that turns a generic test into `#[test]` functions: used
 /// by [`conformance_suite!`](crate::conformance_suite), and by the facade's
@@ -99,22 +110,30 @@ macro_rules! conformance_suite {
 /// ```
 #[macro_export]
 macro_rules! instantiate_tests {
-    ($name:ident, [$($tests:tt)+], $new:path, $quirks:expr; $($test:ident),* $(,)?) => {
+    (
+        $name:ident, [$($tests:tt)+], $new:path, $quirks:expr;
+        $($(#[$attr:meta])* $test:ident),* $(,)?
+    ) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
             const QUIRKS: $crate::conformance::Quirks = $quirks;
-            $crate::instantiate_tests!(@each [$($tests)+], $new; $($test),*);
+            $crate::instantiate_tests!(@each [$($tests)+], $new; $($(#[$attr])* $test),*);
         }
     };
     // One test at a time: the path `$tests` repeats inside each test, which
-    // a single repetition over the names cannot express.
-    (@each [$($tests:tt)+], $new:path; $test:ident $(, $rest:ident)*) => {
+    // a single repetition over the names cannot express. Attributes before
+    // a name (`#[cfg(unix)]`) go on its test.
+    (
+        @each [$($tests:tt)+], $new:path;
+        $(#[$attr:meta])* $test:ident $(, $(#[$rest_attr:meta])* $rest:ident)*
+    ) => {
+        $(#[$attr])*
         #[test]
         fn $test() {
             $($tests)+::$test(|| $new(), QUIRKS);
         }
-        $crate::instantiate_tests!(@each [$($tests)+], $new; $($rest),*);
+        $crate::instantiate_tests!(@each [$($tests)+], $new; $($(#[$rest_attr])* $rest),*);
     };
     (@each [$($tests:tt)+], $new:path;) => {};
 }
@@ -176,7 +195,7 @@ impl Quirks {
     /// epoll(7): refuses regular files.
     pub const EPOLL: Quirks = Quirks {
         kind: Kind::Epoll,
-        regular_file_errno: Some(libc::EPERM),
+        regular_file_errno: Some(EPERM),
         ..Quirks::PORTABLE
     };
 
@@ -196,18 +215,11 @@ impl Quirks {
     /// poll(2).
     pub const POLL: Quirks = Quirks::PORTABLE;
 
-    /// select(2): capped at `FD_SETSIZE` where the platform's `fd_set` is.
+    /// select(2): capped at `FD_SETSIZE` where the platform's `fd_set` is
+    /// (not on Linux, Android, FreeBSD, nor Windows, whose sets are arrays).
     pub const SELECT: Quirks = Quirks {
         kind: Kind::Select,
-        fd_limit: if cfg!(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd"
-        )) {
-            None
-        } else {
-            Some(libc::FD_SETSIZE as RawFd)
-        },
+        fd_limit: SELECT_FD_LIMIT,
         ..Quirks::PORTABLE
     };
 
@@ -246,9 +258,240 @@ impl Quirks {
 
 // ---------------------------------------------------------------- helpers
 
-/// A connected, non-blocking Unix socket pair.
-pub fn socketpair() -> (UnixStream, UnixStream) {
-    let (a, b) = UnixStream::pair().expect("socketpair");
+/// What differs between Unix and Windows for the tests: the socket pair
+/// type, the raw-descriptor traits, the values no descriptor has, and the
+/// errors for a closed one.
+#[cfg(unix)]
+mod platform {
+    pub use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+
+    use crate::RawFd;
+
+    /// The connected stream sockets the tests use: a Unix socket pair.
+    pub type Stream = std::os::unix::net::UnixStream;
+
+    /// The owned descriptor type ([`std::os::fd::OwnedFd`]).
+    pub type OwnedDescriptor = std::os::fd::OwnedFd;
+
+    /// A value no descriptor has.
+    pub const BAD_FD: RawFd = -1;
+
+    /// A valid number that no test opens.
+    pub const UNUSED_FD: RawFd = RawFd::MAX;
+
+    /// What registering a closed descriptor fails with.
+    pub const CLOSED_ERRNO: i32 = libc::EBADF;
+
+    pub(super) const EPERM: i32 = libc::EPERM;
+
+    /// The C `fd_set`'s capacity.
+    #[allow(clippy::unnecessary_cast)]
+    pub const FD_SETSIZE: usize = libc::FD_SETSIZE as usize;
+
+    pub(super) const SELECT_FD_LIMIT: Option<RawFd> = if cfg!(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd"
+    )) {
+        None
+    } else {
+        Some(libc::FD_SETSIZE as RawFd)
+    };
+
+    /// A non-blocking TCP socket with a connect to `addr` under way.
+    pub fn connect_nonblocking(addr: std::net::SocketAddrV4) -> std::io::Result<OwnedDescriptor> {
+        use std::os::fd::FromRawFd;
+
+        use crate::backend::cvt;
+
+        // SAFETY: no pointer arguments; the result is checked.
+        let fd = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) })?;
+        // SAFETY: `fd` was just created and is owned by nothing else.
+        let socket = unsafe { OwnedDescriptor::from_raw_fd(fd) };
+        // SAFETY: plain flag updates on an open descriptor; results checked.
+        unsafe {
+            let flags = cvt(libc::fcntl(fd, libc::F_GETFL))?;
+            cvt(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+        }
+        // SAFETY: `sockaddr_in` is plain old data; all-zero is valid.
+        let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        sin.sin_family = libc::AF_INET as libc::sa_family_t;
+        sin.sin_port = addr.port().to_be();
+        sin.sin_addr.s_addr = u32::from(*addr.ip()).to_be();
+        // SAFETY: `sin` is a valid `sockaddr_in` of the length given.
+        let rc = unsafe {
+            libc::connect(
+                fd,
+                (&sin as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        match cvt(rc) {
+            Ok(_) => Ok(socket),
+            Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// A connected pair of stream sockets (blocking).
+    pub fn try_socketpair() -> std::io::Result<(Stream, Stream)> {
+        Stream::pair()
+    }
+}
+
+/// What differs between Unix and Windows for the tests: the socket pair
+/// type, the raw-descriptor traits, the values no descriptor has, and the
+/// errors for a closed one.
+#[cfg(windows)]
+mod platform {
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::os::windows::io::{AsRawSocket, FromRawSocket, IntoRawSocket};
+
+    use crate::RawFd;
+
+    /// The connected stream sockets the tests use: a TCP connection on the
+    /// loopback (Windows has no socket pair).
+    pub type Stream = TcpStream;
+
+    /// The owned descriptor type ([`std::os::windows::io::OwnedSocket`]).
+    pub type OwnedDescriptor = std::os::windows::io::OwnedSocket;
+
+    /// A value no descriptor has: `INVALID_SOCKET`.
+    pub const BAD_FD: RawFd = RawFd::MAX;
+
+    /// A valid number that no test opens (handles are multiples of 4).
+    pub const UNUSED_FD: RawFd = (i32::MAX - 2) as RawFd;
+
+    /// What registering a closed descriptor fails with: `WSAENOTSOCK`.
+    pub const CLOSED_ERRNO: i32 = 10038;
+
+    /// Never compared on Windows (no backend refuses files there).
+    pub(super) const EPERM: i32 = 1;
+
+    /// Winsock's default `fd_set` capacity.
+    pub const FD_SETSIZE: usize = 64;
+
+    /// Winsock's sets are arrays sized to the registrations: no cap.
+    pub(super) const SELECT_FD_LIMIT: Option<RawFd> = None;
+
+    /// `std::os::fd::AsRawFd`'s counterpart: a socket's handle.
+    pub trait AsRawFd {
+        fn as_raw_fd(&self) -> RawFd;
+    }
+
+    impl<T: AsRawSocket + ?Sized> AsRawFd for T {
+        fn as_raw_fd(&self) -> RawFd {
+            self.as_raw_socket()
+        }
+    }
+
+    /// `std::os::fd::FromRawFd`'s counterpart.
+    pub trait FromRawFd {
+        /// # Safety
+        ///
+        /// As [`FromRawSocket::from_raw_socket`].
+        unsafe fn from_raw_fd(fd: RawFd) -> Self;
+    }
+
+    impl<T: FromRawSocket> FromRawFd for T {
+        unsafe fn from_raw_fd(fd: RawFd) -> Self {
+            // SAFETY: the caller upholds `from_raw_socket`'s contract.
+            unsafe { T::from_raw_socket(fd) }
+        }
+    }
+
+    /// `std::os::fd::IntoRawFd`'s counterpart.
+    pub trait IntoRawFd {
+        fn into_raw_fd(self) -> RawFd;
+    }
+
+    impl<T: IntoRawSocket> IntoRawFd for T {
+        fn into_raw_fd(self) -> RawFd {
+            self.into_raw_socket()
+        }
+    }
+
+    /// The Winsock calls of [`connect_nonblocking`], declared by hand.
+    mod winsock {
+        pub type Socket = usize;
+        pub const INVALID_SOCKET: Socket = !0;
+        pub const AF_INET: i32 = 2;
+        pub const SOCK_STREAM: i32 = 1;
+        pub const FIONBIO: i32 = 0x8004_667e_u32 as i32;
+        pub const WSAEWOULDBLOCK: i32 = 10035;
+
+        #[repr(C)]
+        pub struct SockaddrIn {
+            pub sin_family: u16,
+            pub sin_port: u16,
+            pub sin_addr: u32,
+            pub sin_zero: [u8; 8],
+        }
+
+        #[link(name = "ws2_32")]
+        extern "system" {
+            pub fn socket(af: i32, kind: i32, protocol: i32) -> Socket;
+            pub fn ioctlsocket(s: Socket, cmd: i32, argp: *mut u32) -> i32;
+            pub fn connect(s: Socket, name: *const SockaddrIn, namelen: i32) -> i32;
+        }
+    }
+
+    /// A non-blocking TCP socket with a connect to `addr` under way.
+    pub fn connect_nonblocking(addr: std::net::SocketAddrV4) -> std::io::Result<OwnedDescriptor> {
+        use crate::backend::last_socket_error;
+        use std::os::windows::io::FromRawSocket;
+
+        // Winsock is started by the standard library's first socket.
+        drop(std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?);
+        // SAFETY: no pointer arguments; the result is checked.
+        let raw = unsafe { winsock::socket(winsock::AF_INET, winsock::SOCK_STREAM, 0) };
+        if raw == winsock::INVALID_SOCKET {
+            return Err(last_socket_error());
+        }
+        // SAFETY: `raw` was just created and is owned by nothing else.
+        let socket = unsafe { OwnedDescriptor::from_raw_socket(raw as RawFd) };
+        let mut on: u32 = 1;
+        // SAFETY: `on` is a valid `u_long` for FIONBIO to read.
+        if unsafe { winsock::ioctlsocket(raw, winsock::FIONBIO, &mut on) } != 0 {
+            return Err(last_socket_error());
+        }
+        let sin = winsock::SockaddrIn {
+            sin_family: winsock::AF_INET as u16,
+            sin_port: addr.port().to_be(),
+            sin_addr: u32::from(*addr.ip()).to_be(),
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<winsock::SockaddrIn>() as i32;
+        // SAFETY: `sin` is a valid `sockaddr_in` of the length given.
+        if unsafe { winsock::connect(raw, &sin, len) } == 0 {
+            return Ok(socket);
+        }
+        let err = last_socket_error();
+        if err.raw_os_error() == Some(winsock::WSAEWOULDBLOCK) {
+            Ok(socket)
+        } else {
+            Err(err)
+        }
+    }
+
+    /// A connected pair of TCP sockets on the IPv4 loopback (blocking).
+    pub fn try_socketpair() -> std::io::Result<(Stream, Stream)> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let a = TcpStream::connect(listener.local_addr()?)?;
+        let ours = a.local_addr()?;
+        loop {
+            let (b, peer) = listener.accept()?;
+            if peer == ours {
+                return Ok((a, b));
+            }
+        }
+    }
+}
+
+/// A connected, non-blocking pair of stream sockets ([`Stream`]): a Unix
+/// socket pair, or a TCP connection on the loopback on Windows.
+pub fn socketpair() -> (Stream, Stream) {
+    let (a, b) = try_socketpair().expect("socketpair");
     a.set_nonblocking(true).expect("nonblocking");
     b.set_nonblocking(true).expect("nonblocking");
     (a, b)
@@ -263,7 +506,7 @@ pub fn is_open(fd: RawFd) -> bool {
 /// is closed: end of file, or a reset if it closed with data unread. Unlike
 /// [`is_open`] of its number, race-free: a closed descriptor's number may
 /// already be another test's.
-pub fn peer_closed(peer: &UnixStream) -> bool {
+pub fn peer_closed(peer: &Stream) -> bool {
     match (&*peer).read(&mut [0; 1]) {
         Ok(0) => true,
         Err(err) => err.kind() == io::ErrorKind::ConnectionReset,
@@ -321,7 +564,7 @@ static FD_HEAVY: Mutex<()> = Mutex::new(());
 pub fn register_ready_pairs<S: Selector<RawFd, ()> + ?Sized>(
     sel: &mut S,
     n: usize,
-) -> (Vec<(UnixStream, UnixStream)>, ReadyList) {
+) -> (Vec<(Stream, Stream)>, ReadyList) {
     let pairs: Vec<_> = (0..n).map(|_| socketpair()).collect();
     let mut expected = Vec::new();
     for (a, b) in &pairs {
@@ -358,7 +601,7 @@ pub fn test_register<S: Selector<Box<dyn FileObject>, &'static str>>(
         "empty mask",
     );
     assert_err(
-        sel.register(Box::new(-1), Events::EMPTY, "x"),
+        sel.register(Box::new(BAD_FD), Events::EMPTY, "x"),
         |e| matches!(e, Error::InvalidEvents),
         "empty mask, bad fd",
     );
@@ -367,10 +610,10 @@ pub fn test_register<S: Selector<Box<dyn FileObject>, &'static str>>(
         None,
         "unknown bits are unrepresentable"
     );
-    // Negative fd.
+    // Negative fd (`INVALID_SOCKET` on Windows).
     assert_err(
-        sel.register(Box::new(-1), EVENT_READ, "x"),
-        |e| matches!(e, Error::InvalidFd(-1)),
+        sel.register(Box::new(BAD_FD), EVENT_READ, "x"),
+        |e| matches!(e, Error::InvalidFd(f) if *f == BAD_FD),
         "negative fd",
     );
     // Same object, and the same fd through another object.
@@ -379,10 +622,7 @@ pub fn test_register<S: Selector<Box<dyn FileObject>, &'static str>>(
         |e| matches!(e, Error::AlreadyRegistered(f) if *f == fd),
         "same fd",
     );
-    // SAFETY: `a` outlives the selector's use of this borrow: it is
-    // unregistered below before `a` is dropped.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let other: Box<dyn FileObject> = Box::new(borrowed.try_clone_to_owned().unwrap());
+    let other: Box<dyn FileObject> = Box::new(a.try_clone().unwrap());
     let dup_fd = other.fileno();
     assert_ne!(dup_fd, fd);
     sel.register(other, EVENT_WRITE, "dup").unwrap();
@@ -396,8 +636,8 @@ pub fn test_register<S: Selector<Box<dyn FileObject>, &'static str>>(
     assert_eq!(*sel.get_key(fd).unwrap().data(), "data");
     assert_eq!(sel.get_key(fd).unwrap().events(), EVENT_READ);
     assert_err(
-        sel.get_key(-1),
-        |e| matches!(e, Error::NotRegistered(-1)),
+        sel.get_key(BAD_FD),
+        |e| matches!(e, Error::NotRegistered(f) if *f == BAD_FD),
         "negative fd not registered",
     );
     sel.unregister(fd).unwrap();
@@ -413,12 +653,11 @@ pub fn test_register_bad_fd<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>,
     // register it; then that registration is legitimate: undo it, try again.
     for _attempt in 0..RACE_ATTEMPTS {
         let (a, _b) = socketpair();
-        let fd = a.into_raw_fd();
-        // SAFETY: we own `fd` (from `into_raw_fd`) and close it exactly once.
-        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        let fd = a.as_raw_fd();
+        drop(a);
         match sel.register(fd, EVENT_READ, ()) {
             Err(err) => {
-                assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err:?}");
+                assert_eq!(err.raw_os_error(), Some(CLOSED_ERRNO), "{err:?}");
                 assert!(sel.get_map().is_empty());
                 assert!(matches!(sel.get_key(fd), Err(Error::NotRegistered(_))));
                 return;
@@ -435,6 +674,7 @@ pub fn test_register_bad_fd<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>,
 /// A regular file: epoll refuses it (`EPERM`, its quirk) and keeps nothing;
 /// the others accept it and report it ready both ways (files are always
 /// ready).
+#[cfg(unix)]
 pub fn test_register_file<S: Selector<std::fs::File, ()>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
@@ -465,7 +705,7 @@ pub fn test_register_file<S: Selector<std::fs::File, ()>>(
 // ----------------------------------------------------------- unregistering
 
 /// Unregister returns the key; unknown fds and a second unregister fail.
-pub fn test_unregister<S: Selector<UnixStream, u32>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+pub fn test_unregister<S: Selector<Stream, u32>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let mut sel = open(&new, quirks);
     let (a, b) = socketpair();
     let fd = a.as_raw_fd();
@@ -488,8 +728,8 @@ pub fn test_unregister<S: Selector<UnixStream, u32>>(new: impl Fn() -> Result<S>
         "unknown fd",
     );
     assert_err(
-        sel.unregister(-1),
-        |e| matches!(e, Error::NotRegistered(-1)),
+        sel.unregister(BAD_FD),
+        |e| matches!(e, Error::NotRegistered(f) if *f == BAD_FD),
         "negative fd",
     );
     // And it is no longer watched: data pending on it is not reported.
@@ -515,6 +755,7 @@ pub fn test_unregister_after_fd_close<S: Selector<RawFd, ()>>(
 
 /// fds closed and their numbers reused (dup2 onto other sockets): unregister
 /// of the old registrations succeeds, and the new files are not watched.
+#[cfg(unix)]
 pub fn test_unregister_after_fd_close_and_reuse<S: Selector<RawFd, ()>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
@@ -543,7 +784,7 @@ pub fn test_unregister_after_fd_close_and_reuse<S: Selector<RawFd, ()>>(
 /// Registered by object: the selector shares ownership, so the caller
 /// dropping its handle does not close the socket; unregister still works,
 /// hands the object back, and dropping it closes the descriptor.
-pub fn test_unregister_after_socket_close<S: Selector<Rc<UnixStream>, ()>>(
+pub fn test_unregister_after_socket_close<S: Selector<Rc<Stream>, ()>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
 ) {
@@ -619,8 +860,8 @@ pub fn test_modify<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>, quirks:
         "modify unknown",
     );
     assert_err(
-        sel.modify_events(-5, EVENT_READ),
-        |e| matches!(e, Error::NotRegistered(-5)),
+        sel.modify_events(BAD_FD, EVENT_READ),
+        |e| matches!(e, Error::NotRegistered(f) if *f == BAD_FD),
         "modify negative",
     );
 }
@@ -681,7 +922,7 @@ pub fn test_modify_invalid_events<S: Selector<RawFd, u8>>(
         "modify_events empty",
     );
     assert_err(
-        sel.modify(-1, Events::EMPTY, 2),
+        sel.modify(BAD_FD, Events::EMPTY, 2),
         |e| matches!(e, Error::InvalidEvents),
         "modify empty, unknown fd",
     );
@@ -697,7 +938,7 @@ pub fn test_modify_invalid_events<S: Selector<RawFd, u8>>(
 
 /// After close every call fails with `Closed`, the map is empty, owned
 /// objects were dropped, and closing again is harmless.
-pub fn test_close<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+pub fn test_close<S: Selector<Stream, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let mut sel = open(&new, quirks);
     let (a, b) = socketpair();
     let (c, d) = socketpair();
@@ -740,10 +981,7 @@ pub fn test_close<S: Selector<UnixStream, ()>>(new: impl Fn() -> Result<S>, quir
 
 /// Python's `with` block: here, dropping the selector closes it and the
 /// objects it owns.
-pub fn test_context_manager<S: Selector<UnixStream, ()>>(
-    new: impl Fn() -> Result<S>,
-    quirks: Quirks,
-) {
+pub fn test_context_manager<S: Selector<Stream, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let (a, b) = socketpair();
     {
         let mut sel = open(&new, quirks);
@@ -772,7 +1010,7 @@ pub fn test_get_key<S: Selector<RawFd, &'static str>>(new: impl Fn() -> Result<S
         "unknown",
     );
     assert_err(
-        sel.get_key(i32::MAX),
+        sel.get_key(UNUSED_FD),
         |e| matches!(e, Error::NotRegistered(_)),
         "huge fd",
     );
@@ -824,6 +1062,7 @@ pub fn test_get_map<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>, quirks
 
 /// Backends with a kernel object expose it (Python's `fileno()`), open and
 /// close-on-exec, for as long as the selector lives.
+#[cfg(unix)]
 pub fn test_fileno<S: Selector<RawFd, ()> + AsRawFd>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let mut sel = open(&new, quirks);
     let fd = sel.as_raw_fd();
@@ -894,7 +1133,7 @@ pub fn test_select_hangup<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>, q
 
 /// The dispatch pattern: `select_into` fills a caller-owned list, so
 /// handlers may register, modify and unregister while it is walked.
-pub fn test_select_into_dispatch<S: Selector<UnixStream, u32>>(
+pub fn test_select_into_dispatch<S: Selector<Stream, u32>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
 ) {
@@ -940,7 +1179,7 @@ pub fn test_select_into_dispatch<S: Selector<UnixStream, u32>>(
 
 /// 12 socket pairs, a random writer each round: exactly the matching reader
 /// becomes ready, and every message arrives.
-pub fn test_selector<S: Selector<UnixStream, usize>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+pub fn test_selector<S: Selector<Stream, usize>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let mut sel = open(&new, quirks);
     let mut writers = Vec::new();
     for i in 0..12 {
@@ -965,7 +1204,7 @@ pub fn test_selector<S: Selector<UnixStream, usize>>(new: impl Fn() -> Result<S>
         let (data, fd, events) = ready[0];
         assert_eq!((data, events), (i, EVENT_READ));
         let mut buf = vec![0; message.len()];
-        let stream: &UnixStream = sel.get_key(fd).unwrap().fileobj();
+        let stream: &Stream = sel.get_key(fd).unwrap().fileobj();
         (&*stream).read_exact(&mut buf).unwrap();
         assert_eq!(buf, message.as_bytes());
     }
@@ -1025,6 +1264,7 @@ pub fn test_timeout<S: Selector<RawFd, ()>>(new: impl Fn() -> Result<S>, quirks:
 /// Signal handling for the tests: a handler that counts, per thread, the
 /// signals it received (the counter is thread-local, so tests running in
 /// parallel in one process do not see each other's signals).
+#[cfg(unix)]
 pub mod signals {
     use std::cell::Cell;
     use std::sync::Once;
@@ -1083,6 +1323,7 @@ pub mod signals {
 
 /// A signal arrives during a 1.5 s wait: the wait is resumed (PEP 475), no
 /// error surfaces, and it returns empty after at least 1.0 s.
+#[cfg(unix)]
 pub fn test_select_interrupt_noraise<S: Selector<RawFd, ()>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
@@ -1117,6 +1358,7 @@ pub fn test_select_interrupt_noraise<S: Selector<RawFd, ()>>(
 // ----------------------------------------------------------------- scale
 
 /// The soft open-file limit and the number of descriptors open now.
+#[cfg(unix)]
 pub fn fd_budget() -> (usize, usize) {
     // SAFETY: `rlimit` is plain old data; getrlimit writes it.
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
@@ -1134,25 +1376,30 @@ pub fn fd_budget() -> (usize, usize) {
     )
 }
 
+/// Windows has no open-file limit to read: a budget of 600 pairs, far above
+/// Winsock's default `FD_SETSIZE` of 64 (the size of the C `fd_set`, which
+/// the select backend does not use).
+#[cfg(windows)]
+pub fn fd_budget() -> (usize, usize) {
+    (1600, 0)
+}
+
 /// As many socket pairs as the open-file limit allows (here ~9,800 pairs,
 /// ~19,600 descriptors, far above `FD_SETSIZE`): readers registered READ,
 /// writers WRITE; one select reports exactly one entry per pair, plus the
 /// readers that were written to.
-pub fn test_above_fd_setsize<S: Selector<UnixStream, ()>>(
-    new: impl Fn() -> Result<S>,
-    quirks: Quirks,
-) {
+pub fn test_above_fd_setsize<S: Selector<Stream, ()>>(new: impl Fn() -> Result<S>, quirks: Quirks) {
     let _guard = FD_HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let mut sel = open(&new, quirks);
     let (limit, open) = fd_budget();
     // Leave room for the other tests running in parallel in this process.
     let pairs_wanted = limit.saturating_sub(open + 400) / 2;
-    let limit_fd = libc::FD_SETSIZE as RawFd;
+    let limit_fd = FD_SETSIZE;
     let unlimited = quirks.fd_limit.is_none();
     let mut readers_written = Vec::new();
     let mut pairs = 0;
     for i in 0..pairs_wanted {
-        let Ok((rd, wr)) = UnixStream::pair() else {
+        let Ok((rd, wr)) = try_socketpair() else {
             break;
         };
         let (rfd, wfd) = (rd.as_raw_fd(), wr.as_raw_fd());
@@ -1186,7 +1433,7 @@ pub fn test_above_fd_setsize<S: Selector<UnixStream, ()>>(
             "socketpair failed early (limit {limit}, {open} open)"
         );
         assert!(
-            pairs * 2 > 4 * limit_fd as usize,
+            pairs * 2 > 4 * limit_fd,
             "only {pairs} pairs fit (limit {limit})"
         );
     }
@@ -1341,6 +1588,7 @@ pub fn test_waker_races_lose_nothing<S: Selector<RawFd, ()>>(
 
 /// A SIGUSR1 handler that calls `wake()` stops a loop that waits with no
 /// timeout (PEP 475 alone would resume the wait forever).
+#[cfg(unix)]
 pub fn test_waker_from_signal_handler<S: Selector<RawFd, ()>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
@@ -1440,7 +1688,7 @@ pub fn test_waker_after_close_and_drop<S: Selector<RawFd, ()>>(
 /// descriptor and events the kernel was told, and `close`, `unregister` and
 /// `select` go by them. (Replacing a whole key does not compile: see the
 /// `compile_fail` example on `SelectorKey`.)
-pub fn test_key_mut_changes_only_data<S: Selector<UnixStream, String>>(
+pub fn test_key_mut_changes_only_data<S: Selector<Stream, String>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
 ) {
@@ -1488,7 +1736,7 @@ fn sorted<const N: usize>(mut list: [(RawFd, Events); N]) -> [(RawFd, Events); N
 /// `BufReader`); a file object replaced by one of another descriptor is
 /// detected and its registration withdrawn from the map and the kernel; a
 /// panic puts the key back.
-pub fn test_with_fileobj_mut<S: Selector<io::BufReader<UnixStream>, u32>>(
+pub fn test_with_fileobj_mut<S: Selector<io::BufReader<Stream>, u32>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
 ) {
@@ -1576,7 +1824,7 @@ pub fn test_fd_wrapper_and_try_register<S: Selector<Box<dyn FileObject>, u8>>(
     let mut sel = open(&new, quirks);
     let (a, a_peer) = socketpair();
     let afd = a.as_raw_fd();
-    let wrapped = crate::Fd(OwnedFd::from(a));
+    let wrapped = crate::Fd(OwnedDescriptor::from(a));
     assert!(wrapped.io_safe() && !afd.io_safe());
     assert_eq!(wrapped.fileno(), afd);
     sel.register(Box::new(wrapped), EVENT_READ, 1).unwrap();
@@ -1600,9 +1848,8 @@ pub fn test_fd_wrapper_and_try_register<S: Selector<Box<dyn FileObject>, u8>>(
     for attempt in 0.. {
         assert!(attempt < RACE_ATTEMPTS, "closed numbers kept being reused");
         let (c, _c_peer) = socketpair();
-        let cfd = c.into_raw_fd();
-        // SAFETY: `cfd` was just released by `into_raw_fd`: this closes it.
-        drop(unsafe { OwnedFd::from_raw_fd(cfd) });
+        let cfd = c.as_raw_fd();
+        drop(c);
         let err = match sel.try_register(Box::new(cfd), EVENT_WRITE, 3) {
             Ok(_) => {
                 sel.unregister(cfd).unwrap();
@@ -1610,7 +1857,7 @@ pub fn test_fd_wrapper_and_try_register<S: Selector<Box<dyn FileObject>, u8>>(
             }
             Err(err) => err,
         };
-        assert_eq!(err.error().raw_os_error(), Some(libc::EBADF), "{err:?}");
+        assert_eq!(err.error().raw_os_error(), Some(CLOSED_ERRNO), "{err:?}");
         let (_, fileobj, data) = err.into_parts();
         assert_eq!((fileobj.fileno(), data), (cfd, 3));
         let io: io::Error = match sel.try_register(Box::new(cfd), EVENT_WRITE, 3) {
@@ -1620,14 +1867,14 @@ pub fn test_fd_wrapper_and_try_register<S: Selector<Box<dyn FileObject>, u8>>(
             }
             Err(err) => err.into(),
         };
-        assert_eq!(io.raw_os_error(), Some(libc::EBADF));
+        assert_eq!(io.raw_os_error(), Some(CLOSED_ERRNO));
         break;
     }
     assert_eq!(sel.get_map().len(), 1);
     assert_err(
-        sel.register(Box::new(-3), EVENT_READ, 0).map(|_| ()),
-        |e| matches!(e, Error::InvalidFd(-3)),
-        "register(-3)",
+        sel.register(Box::new(BAD_FD), EVENT_READ, 0).map(|_| ()),
+        |e| matches!(e, Error::InvalidFd(f) if *f == BAD_FD),
+        "register(BAD_FD)",
     );
 }
 
@@ -1763,7 +2010,7 @@ pub fn test_dispatch_callbacks<S: Selector<Sock, Callback>>(
 /// selector, yet still registered), its changes applied on return, a key an
 /// earlier handler unregistered skipped, errors and panics after the key is
 /// back, and a replaced file object withdrawn.
-pub fn test_dispatch_lends_the_key<S: Selector<UnixStream, u32>>(
+pub fn test_dispatch_lends_the_key<S: Selector<Stream, u32>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
 ) {
@@ -1796,7 +2043,7 @@ pub fn test_dispatch_lends_the_key<S: Selector<UnixStream, u32>>(
                 // object is handed back, and forgotten without closing `fd`.)
                 // SAFETY: `alias` never closes `fd`: it comes back from
                 // `try_register` and is released with `into_raw_fd`.
-                let alias = unsafe { UnixStream::from_raw_fd(fd) };
+                let alias = unsafe { Stream::from_raw_fd(fd) };
                 let Err(err) = sel.try_register(alias, EVENT_READ, 9) else {
                     panic!("the lent descriptor was registered again");
                 };
@@ -1883,16 +2130,16 @@ pub fn test_dispatch_lends_the_key<S: Selector<UnixStream, u32>>(
 
 /// `&mut S` is a selector too, so generic code can take `&mut impl
 /// Selector` and pass it on; dispatch works through it.
-pub fn test_selector_through_mut_ref<S: Selector<UnixStream, u32>>(
+pub fn test_selector_through_mut_ref<S: Selector<Stream, u32>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
 ) {
-    fn register_pair(mut sel: impl Selector<UnixStream, u32>) -> UnixStream {
+    fn register_pair(mut sel: impl Selector<Stream, u32>) -> Stream {
         let (a, a_peer) = socketpair();
         sel.register(a, EVENT_READ, 1).unwrap();
         a_peer
     }
-    fn serve(sel: &mut impl Selector<UnixStream, u32>) -> usize {
+    fn serve(sel: &mut impl Selector<Stream, u32>) -> usize {
         sel.dispatch(Some(Duration::from_secs(5)), |_, key, _| {
             let mut buf = [0; 8];
             let n = key.fileobj_mut().read(&mut buf)?;
@@ -1907,4 +2154,57 @@ pub fn test_selector_through_mut_ref<S: Selector<UnixStream, u32>>(
     assert_eq!(serve(&mut &mut sel), 1);
     let fd = sel.get_map().fds().next().unwrap();
     assert_eq!(*sel.get_key(fd).unwrap().data(), 4);
+}
+
+/// A non-blocking connect that fails (nothing listens on the port) makes
+/// the socket ready for writing, the readiness Python reports for it: on
+/// Unix as an error condition, on Windows through `select`'s exceptional
+/// set, which Python counts as writable. The error is then the socket's.
+pub fn test_failed_connect_is_write_ready<S: Selector<OwnedDescriptor, ()>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    let mut sel = open(&new, quirks);
+    // A port nothing listens on: bound, then released.
+    let port = {
+        let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let addr = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port);
+    let socket = connect_nonblocking(addr).expect("a connect under way");
+    let fd = socket.as_raw_fd();
+    sel.register(socket, EVENT_WRITE, ()).unwrap();
+    // Windows retries a refused loopback connect for about two seconds.
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::from_secs(10))),
+        [(fd, EVENT_WRITE)]
+    );
+    let socket = sel.unregister(fd).unwrap().into_parts().0;
+    let stream = std::net::TcpStream::from(socket);
+    let err = stream.take_error().unwrap().expect("the connect failed");
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+}
+
+/// Winsock's `select` takes sockets only: a file's handle is refused at
+/// registration (`WSAENOTSOCK`), not at the next `select` as in Python.
+#[cfg(windows)]
+pub fn test_register_non_socket<S: Selector<RawFd, ()>>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    use std::os::windows::io::AsRawHandle;
+
+    let mut sel = open(&new, quirks);
+    let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+    let handle = file.as_raw_handle() as RawFd;
+    let err = sel.register(handle, EVENT_READ, ()).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(CLOSED_ERRNO), "{err:?}");
+    assert!(sel.get_map().is_empty());
+    // The selector still works.
+    let (a, _b) = socketpair();
+    sel.register(a.as_raw_fd(), EVENT_WRITE, ()).unwrap();
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(a.as_raw_fd(), EVENT_WRITE)]
+    );
 }

@@ -236,7 +236,7 @@ mod tests {
     fn io_conversion_keeps_kind_and_variant() {
         let cases = [
             (Error::InvalidEvents, io::ErrorKind::InvalidInput),
-            (Error::InvalidFd(-1), io::ErrorKind::InvalidInput),
+            (Error::InvalidFd(7), io::ErrorKind::InvalidInput),
             (Error::AlreadyRegistered(3), io::ErrorKind::AlreadyExists),
             (Error::NotRegistered(3), io::ErrorKind::NotFound),
             (
@@ -249,7 +249,7 @@ mod tests {
             (Error::Closed, io::ErrorKind::Other),
             (Error::Busy(4), io::ErrorKind::Other),
             (
-                Error::FdChanged { old: 4, new: -1 },
+                Error::FdChanged { old: 4, new: 9 },
                 io::ErrorKind::InvalidData,
             ),
         ];

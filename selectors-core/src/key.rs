@@ -49,6 +49,10 @@ use crate::{Events, RawFd};
 ///     }
 /// }
 /// ```
+///
+/// [`BorrowedFd`]: https://doc.rust-lang.org/std/os/fd/struct.BorrowedFd.html
+/// [`OwnedFd`]: https://doc.rust-lang.org/std/os/fd/struct.OwnedFd.html
+/// [`AsFd`]: https://doc.rust-lang.org/std/os/fd/trait.AsFd.html
 pub trait FileObject {
     /// The descriptor to watch. A negative value is refused at registration
     /// with [`Error::InvalidFd`](crate::Error::InvalidFd).
@@ -67,7 +71,12 @@ pub trait FileObject {
     /// is not unsafe: it only lets a closed descriptor be registered, which
     /// those backends then report as ready for both directions.
     ///
-    /// The default is `false`.
+    /// The default is `false`. On Windows, where the check is
+    /// `getsockopt(SO_TYPE)`, it also refuses a handle that is not a socket
+    /// (`WSAENOTSOCK`).
+    ///
+    /// [`BorrowedFd`]: https://doc.rust-lang.org/std/os/fd/struct.BorrowedFd.html
+    /// [`OwnedFd`]: https://doc.rust-lang.org/std/os/fd/struct.OwnedFd.html
     #[inline]
     fn io_safe(&self) -> bool {
         false
@@ -229,6 +238,8 @@ impl<F: FileObject + io::Write> FileObject for io::BufWriter<F> {
 /// # drop(b);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// [`AsFd`]: https://doc.rust-lang.org/std/os/fd/trait.AsFd.html
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fd<T>(pub T);
 

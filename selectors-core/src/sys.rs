@@ -161,3 +161,23 @@ mod tests {
         );
     }
 }
+
+#[cfg(all(test, windows))]
+mod tests {
+    use super::*;
+    use std::os::windows::io::{AsRawHandle, AsRawSocket};
+
+    #[test]
+    fn check_open_takes_open_sockets_only() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let socket = listener.as_raw_socket();
+        check_open(socket).unwrap();
+        drop(listener);
+        let err = check_open(socket).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(10038), "WSAENOTSOCK: {err}");
+        let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+        let err = check_open(file.as_raw_handle() as RawFd).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(10038), "WSAENOTSOCK: {err}");
+        assert!(!is_valid(RawFd::MAX) && is_valid(socket));
+    }
+}

@@ -87,7 +87,7 @@ pub fn to_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
 
 /// `timeout` as whole seconds and microseconds, rounded *up* to a
 /// microsecond and clamped to [`MAX_WAIT_SECS`]; `None` stays `None`. What a
-/// `timeval` holds: [`to_timeval`] on Unix, Winsock's own `timeval` on
+/// `timeval` holds: `to_timeval` on Unix, Winsock's own `timeval` on
 /// Windows.
 ///
 /// # Examples

@@ -70,7 +70,7 @@
 //! [poll(4D)](https://docs.oracle.com/cd/E88353_01/html/E37851/poll-4d.html) (Solaris),
 //! illumos's `<sys/devpoll.h>` and `uts/common/io/devpoll.c`,
 //! CPython's `Lib/selectors.py` (`_PollLikeSelector`, `DevpollSelector`).
-#![cfg(any(target_os = "illumos", target_os = "solaris", test))]
+#![cfg(any(target_os = "illumos", target_os = "solaris", all(test, unix)))]
 
 // Compiled in the unit tests on every Unix too, for `POLLREMOVE`.
 #[cfg_attr(

@@ -39,7 +39,8 @@ const UNLIMITED: bool = cfg!(any(
     target_os = "freebsd"
 ));
 
-/// The bitmaps behind [`SelectSelector`]: its [`Poller`].
+/// The bitmaps behind [`SelectSelector`](crate::SelectSelector) on Unix: its
+/// [`Poller`].
 #[derive(Debug)]
 pub struct Select {
     read: Vec<Word>,

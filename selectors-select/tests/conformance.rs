@@ -1,5 +1,5 @@
 //! The shared conformance suite, run against `SelectSelector`.
-#![cfg(unix)]
+#![cfg(any(unix, windows))]
 
 use selectors_select::{FileObject, Result, SelectSelector};
 

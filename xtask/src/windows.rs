@@ -1,0 +1,330 @@
+//! `cargo xtask windows`, also the windows stage of `cargo xtask ci`: the
+//! Windows build of the packages in [`PACKAGES`], tested on Linux under
+//! Wine.
+//!
+//! 1. Needs `x86_64-w64-mingw32-gcc` (the linker) and `wine`. When one is
+//!    missing and we run as root, they are installed with apt-get; when they
+//!    still are not there, the stage prints `SKIPPED` and passes: it never
+//!    fails for lack of these tools. The `x86_64-pc-windows-gnu` target is
+//!    added with rustup when missing.
+//! 2. Builds `xtask/windows/bcryptprimitives.c` into
+//!    `target/x86_64-pc-windows-gnu/wine-shim/bcryptprimitives.dll`: Wine 8
+//!    lacks the `ProcessPrng` that Rust's standard library imports, so no
+//!    Rust .exe starts under it without this DLL (the C file says more). No
+//!    `WINEDLLOVERRIDES` is needed: Wine 8 has no bcryptprimitives.dll of
+//!    its own, so the one beside the executable is the only one.
+//! 3. `cargo test --no-run` for the target: the test executables, and the
+//!    examples as plain programs (the facade's tests start them from
+//!    `debug/examples`). The DLL is copied into every directory holding
+//!    them, where Wine's loader looks first.
+//! 4. `cargo test --lib --bins --tests`, run by `wine` (cargo's runner for
+//!    the target), in a Wine prefix of our own under
+//!    `target/x86_64-pc-windows-gnu/wine-prefix`, so that `~/.wine` is left
+//!    alone. Doctests are left out: rustdoc builds each one into a
+//!    temporary directory of its own, where the DLL cannot be put, so none
+//!    of them would start. A last line counts the tests that passed.
+//!
+//! Linux hosts only: a Windows host has run the workspace's tests natively
+//! already, and other Unix hosts test their own backend.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::{cargo, project_root, run, shown};
+
+/// The packages whose tests run under Wine.
+const PACKAGES: &[&str] = &["selectors-core", "selectors-select", "selectors-rs"];
+
+/// The Rust target, and the C compiler that links for it.
+const TARGET: &str = "x86_64-pc-windows-gnu";
+const MINGW_GCC: &str = "x86_64-w64-mingw32-gcc";
+
+/// What apt-get installs when a tool is missing (Debian's names; `wine`
+/// holds the `wine` command, `wine64` the 64-bit Wine it runs).
+const APT_PACKAGES: &[&str] = &["wine", "wine64", "gcc-mingw-w64-x86-64"];
+
+/// The DLL that lets Rust programs start under Wine 8, and its source,
+/// relative to the project root.
+const SHIM_DLL: &str = "bcryptprimitives.dll";
+const SHIM_SOURCE: &str = "xtask/windows/bcryptprimitives.c";
+
+/// `cargo xtask windows`.
+pub fn main(args: &[String]) -> Result<(), String> {
+    if let Some(arg) = args.first() {
+        return Err(format!("`windows` takes no arguments, got `{arg}`"));
+    }
+    ci_stage()
+}
+
+/// The windows stage: the workspace's [`PACKAGES`] under Wine, or a
+/// `SKIPPED` line saying why not.
+pub fn ci_stage() -> Result<(), String> {
+    println!(
+        "\n==> windows: the {TARGET} tests of {}, under Wine",
+        PACKAGES.join(", ")
+    );
+    if let Err(why) = host_ready() {
+        println!("windows: SKIPPED ({why})");
+        return Ok(());
+    }
+    let manifest = project_root().join("Cargo.toml");
+    test_under_wine(&manifest, PACKAGES, &crate::target_dir())
+}
+
+/// Whether this host can run the stage: a Linux host with the tools, which
+/// are installed if they are missing and we may. `Err` says why not.
+fn host_ready() -> Result<(), String> {
+    if cfg!(windows) {
+        return Err("a Windows host: the workspace's own tests already ran natively".into());
+    }
+    if !cfg!(target_os = "linux") {
+        return Err("a Linux-host stage; this host tests its own backend".into());
+    }
+    let missing = missing_tools();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let missing = missing.join(" and ");
+    if !is_root() {
+        return Err(format!(
+            "{missing} not found, and not root to install them: \
+             apt-get install {}",
+            APT_PACKAGES.join(" ")
+        ));
+    }
+    println!(
+        "windows: {missing} not found: installing {}",
+        APT_PACKAGES.join(" ")
+    );
+    let apt_get = |args: &[&str]| {
+        let mut cmd = Command::new("apt-get");
+        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        run(&mut cmd)
+    };
+    let install = || apt_get(&[&["install", "-y"], APT_PACKAGES].concat());
+    // A failed install is most often a stale package list.
+    let installed = install().or_else(|_| apt_get(&["update"]).and_then(|()| install()));
+    match (installed, missing_tools()) {
+        (_, still) if still.is_empty() => Ok(()),
+        (Err(why), still) => Err(format!("{} not found: {why}", still.join(" and "))),
+        (Ok(()), still) => Err(format!(
+            "{} still not found after installing {}",
+            still.join(" and "),
+            APT_PACKAGES.join(" ")
+        )),
+    }
+}
+
+/// The tools the stage needs that do not run.
+fn missing_tools() -> Vec<&'static str> {
+    [MINGW_GCC, "wine"]
+        .into_iter()
+        .filter(|tool| stdout_of(Command::new(tool).arg("--version")).is_none())
+        .collect()
+}
+
+fn is_root() -> bool {
+    stdout_of(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0")
+}
+
+/// Builds the tests of `packages` (of the workspace or package at
+/// `manifest`) for [`TARGET`] into `target_dir`, and runs them under Wine.
+fn test_under_wine(manifest: &Path, packages: &[&str], target_dir: &Path) -> Result<(), String> {
+    add_target()?;
+    let triple_dir = target_dir.join(TARGET);
+    let dll = build_shim(&triple_dir.join("wine-shim"))?;
+    println!(
+        "windows: {SHIM_DLL} (from {SHIM_SOURCE}) goes beside every test executable: \
+         Wine 8 lacks ProcessPrng, which Rust's std imports, so no Rust .exe starts without it"
+    );
+    let prefix = triple_dir.join("wine-prefix");
+    let with_wine = |cmd: &mut Command| {
+        cmd.env("WINEPREFIX", &prefix)
+            // Wine's own diagnostics off: test output only.
+            .env("WINEDEBUG", "-all");
+    };
+    // Made before the tests, quietly: Wine prints a few lines while it makes
+    // a prefix, one of them a c0000135 for the 32-bit rundll32 (only 64-bit
+    // Wine is needed), which would mislead in a test's output.
+    if !prefix.join("system.reg").exists() {
+        let mut wineboot = Command::new("wine");
+        with_wine(&mut wineboot);
+        wineboot.args(["wineboot", "--init"]);
+        let shown = shown(&wineboot);
+        let out = wineboot
+            .output()
+            .map_err(|e| format!("could not start `{shown}`: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "`{shown}` failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        println!("windows: made the Wine prefix {}", prefix.display());
+    }
+    let cargo_test = || {
+        let mut cmd = cargo();
+        with_wine(&mut cmd);
+        cmd.env("CARGO_TARGET_DIR", target_dir)
+            .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", MINGW_GCC)
+            .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER", "wine")
+            .arg("test")
+            .arg("--manifest-path")
+            .arg(manifest)
+            .args(["--target", TARGET]);
+        for package in packages {
+            cmd.args(["-p", package]);
+        }
+        cmd
+    };
+    // Every target but the doctests is built: the examples too, as plain
+    // programs, since the tests start them.
+    run(cargo_test().arg("--no-run"))?;
+    let profile_dir = triple_dir.join("debug");
+    for dir in [
+        profile_dir.join("deps"),
+        profile_dir.clone(),
+        profile_dir.join("examples"),
+    ] {
+        if dir.is_dir() {
+            let to = dir.join(SHIM_DLL);
+            fs::copy(&dll, &to)
+                .map_err(|e| format!("copying {SHIM_DLL} to {}: {e}", to.display()))?;
+        }
+    }
+    // Every target but the doctests (see the module docs for why).
+    let mut test = cargo_test();
+    test.args(["--lib", "--bins", "--tests"]);
+    let (result, totals) = run_tee(&mut test);
+    match result {
+        Ok(()) => {
+            println!(
+                "windows: {} tests passed under Wine ({} ignored)",
+                totals.passed, totals.ignored
+            );
+            Ok(())
+        }
+        Err(why) => {
+            println!(
+                "windows: FAILED ({} passed, {} failed, {} ignored under Wine)",
+                totals.passed, totals.failed, totals.ignored
+            );
+            Err(format!("windows: {why}"))
+        }
+    }
+}
+
+/// Adds [`TARGET`] with rustup if it is not installed.
+fn add_target() -> Result<(), String> {
+    let installed = stdout_of(Command::new("rustup").args(["target", "list", "--installed"]))
+        .ok_or("windows: rustup is needed to add the target")?;
+    if installed.lines().any(|line| line.trim() == TARGET) {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", TARGET]))
+}
+
+/// Compiles [`SHIM_SOURCE`] into `dir`; returns the DLL's path.
+fn build_shim(dir: &Path) -> Result<PathBuf, String> {
+    fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let dll = dir.join(SHIM_DLL);
+    run(Command::new(MINGW_GCC)
+        .args(["-shared", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&dll)
+        .arg(project_root().join(SHIM_SOURCE))
+        .arg("-ladvapi32"))?;
+    Ok(dll)
+}
+
+/// The sums of libtest's `test result:` lines.
+#[derive(Debug, Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Totals {
+    /// Adds one line of test output, if it is a `test result:` line
+    /// (`test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; …`).
+    fn add(&mut self, line: &str) {
+        let Some((_, counts)) = line.split_once("test result:") else {
+            return;
+        };
+        for part in counts.split(';') {
+            // `ok. 3 passed`, ` 0 failed`: a number, then what it counts.
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Like [`run`], but with the standard output echoed as it comes and its
+/// `test result:` lines summed.
+fn run_tee(cmd: &mut Command) -> (Result<(), String>, Totals) {
+    let mut totals = Totals::default();
+    let shown = shown(cmd);
+    println!("\n==> {shown}");
+    let mut child = match cmd.stdout(Stdio::piped()).spawn() {
+        Ok(child) => child,
+        Err(e) => return (Err(format!("could not start `{shown}`: {e}")), totals),
+    };
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut stdout = std::io::stdout();
+    let mut line = Vec::new();
+    // Bytes as they come (test output need not be UTF-8), line by line.
+    while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+        let _ = stdout.write_all(&line);
+        let _ = stdout.flush();
+        totals.add(&String::from_utf8_lossy(&line));
+        line.clear();
+    }
+    let result = match child.wait() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("`{shown}` failed ({status})")),
+        Err(e) => Err(format!("waiting for `{shown}`: {e}")),
+    };
+    (result, totals)
+}
+
+/// Standard output of `cmd`, if it ran and succeeded.
+fn stdout_of(cmd: &mut Command) -> Option<String> {
+    let out = cmd.stderr(Stdio::null()).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Totals;
+
+    #[test]
+    fn sums_test_result_lines() {
+        let mut totals = Totals::default();
+        for line in [
+            "running 4 tests",
+            "test tests::adds ... ok",
+            "test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; \
+             finished in 0.00s",
+            "test result: \x1b[32mok\x1b[0m. 2 passed; 0 failed; 0 ignored; 0 measured; \
+             0 filtered out; finished in 0.03s\r\n",
+            "test result: FAILED. 5 passed; 2 failed; 3 ignored; 0 measured; 0 filtered out",
+        ] {
+            totals.add(line);
+        }
+        assert_eq!((totals.passed, totals.failed, totals.ignored), (10, 2, 4));
+    }
+}
