@@ -1,8 +1,9 @@
 //! The shared conformance suite, run against the facade's `DefaultSelector`
 //! and against `Box<dyn Selector>` (each backend crate runs it against its
-//! own selector).
+//! own selector), on Unix and on Windows (the suite compiles out the cases
+//! Windows cannot have).
 
-use selectors::{DefaultSelector, FileObject, Result, Selector};
+use selectors::{DefaultSelector, FileObject, RawFd, Result, Selector};
 use selectors_core::conformance::Quirks;
 
 fn new_default<F: FileObject, T>() -> Result<DefaultSelector<F, T>> {
@@ -16,7 +17,7 @@ fn new_boxed<F: FileObject + 'static, T: 'static>() -> Result<Box<dyn Selector<F
 }
 
 /// The documented differences of the backend `DefaultSelector` is here.
-const DEFAULT: Quirks = Quirks::of(DefaultSelector::<std::os::fd::RawFd, ()>::BACKEND);
+const DEFAULT: Quirks = Quirks::of(DefaultSelector::<RawFd, ()>::BACKEND);
 
 selectors_core::conformance_suite!(default_selector, new_default, DEFAULT);
 selectors_core::conformance_suite!(boxed_dyn, new_boxed, DEFAULT);
