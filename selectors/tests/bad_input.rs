@@ -8,23 +8,27 @@
 //! just under a millisecond, and timeouts too large for any kernel
 //! interface; zero and 1 ms are in `signals_and_time`).
 //!
-//! Linux only: these tests rely on its kernel's rules, epoll and
-//! `/proc`. kqueue joins in as libkqueue's emulation, under `--cfg
+//! Linux: these tests rely on its kernel's rules, epoll and `/proc`.
+//! kqueue joins in as libkqueue's emulation, under `--cfg
 //! selectors_libkqueue` (see `util`).
-#![cfg(any(target_os = "linux", target_os = "android"))]
+//!
+//! Windows: the same table for Winsock's select (the default backend
+//! there, and boxed), with what differs said where it does: one invalid
+//! value (`INVALID_SOCKET`) where Unix has every negative number, Winsock's
+//! `WSAENOTSOCK` where Unix says `EBADF`, a file's handle where Unix
+//! registers files, and no rows for the waker's socket, which Windows gives
+//! no way to find (no `/proc` to list what `waker()` opened).
+#![cfg(any(target_os = "linux", target_os = "android", windows))]
 
 #[macro_use]
 mod util;
 
-use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use selectors::{Events, FileObject, Result, Selector, EVENT_READ, EVENT_WRITE};
-use selectors_core::conformance::ready_fds;
+use selectors::{Events, FileObject, RawFd, Result, Selector, EVENT_READ, EVENT_WRITE};
+use selectors_core::conformance::{ready_fds, AsRawFd, Stream, BAD_FD, CLOSED_ERRNO, UNUSED_FD};
 use util::{open, Fail, Kind, Quirks};
 
 /// The table test closes descriptors, probes numbers that must stay free,
@@ -49,7 +53,8 @@ fn snapshot<S: Selector<Obj, &'static str>>(sel: &S) -> Snapshot {
         .collect()
 }
 
-/// A number no descriptor of this process has, far above the ones in use.
+/// A number no descriptor of this process has, far above the ones in use
+/// (on Windows, a handle value no socket of this process has).
 fn never_opened() -> RawFd {
     let fd = (15_000..19_000)
         .find(|&fd| !util::is_open(fd))
@@ -97,6 +102,7 @@ fn register(fd: RawFd, events: Events) -> impl Fn(&mut Dyn<'_>) -> Expect {
 }
 
 /// Registers the object `obj` (a clone of it each call), for both events.
+#[cfg(unix)]
 fn register_object<T: FileObject + Send + Sync + 'static>(
     obj: &Arc<T>,
 ) -> impl Fn(&mut Dyn<'_>) -> Expect {
@@ -108,13 +114,16 @@ fn register_object<T: FileObject + Send + Sync + 'static>(
 /// in: a reader with data pending, a writer, a waker.
 struct Baseline {
     /// The descriptors the selector opened for itself (epoll's instance).
+    #[cfg(unix)]
     own: Vec<RawFd>,
-    reader: Arc<UnixStream>,
+    reader: Arc<Stream>,
     /// The peers of the reader (which wrote its pending data) and of the
     /// writer: open until the end.
-    peers: (UnixStream, UnixStream),
+    peers: (Stream, Stream),
     writer: RawFd,
     waker: selectors::Waker,
+    /// The waker's descriptor (not known on Windows: see the module docs).
+    #[cfg(unix)]
     waker_fd: RawFd,
     keys: Snapshot,
     ready: Vec<(RawFd, Events)>,
@@ -125,9 +134,11 @@ fn baseline<S: Selector<Obj, &'static str>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
 ) -> (S, Baseline) {
+    #[cfg(unix)]
     let before = util::open_fds();
     let mut sel = open(&new, quirks);
     // The kernel object of the backends that have one (epoll).
+    #[cfg(unix)]
     let own = util::opened_since(&before);
     let (reader, reader_peer) = util::socketpair();
     let (writer, writer_peer) = util::socketpair();
@@ -138,9 +149,12 @@ fn baseline<S: Selector<Obj, &'static str>>(
         .unwrap();
     sel.register(Box::new(writer), EVENT_WRITE, "writer")
         .unwrap();
+    #[cfg(unix)]
     let before = util::open_fds();
     let waker = sel.waker().unwrap();
+    #[cfg(unix)]
     let opened = util::opened_since(&before);
+    #[cfg(unix)]
     let [waker_fd] = opened[..] else {
         panic!("waker() opened {opened:?}");
     };
@@ -149,11 +163,13 @@ fn baseline<S: Selector<Obj, &'static str>>(
     ready.sort_unstable_by_key(|&(fd, _)| fd);
     assert_eq!(ready_fds(&mut sel, Some(Duration::ZERO)), ready);
     let baseline = Baseline {
+        #[cfg(unix)]
         own,
         reader,
         peers: (reader_peer, writer_peer),
         writer: wfd,
         waker,
+        #[cfg(unix)]
         waker_fd,
         keys,
         ready,
@@ -166,8 +182,9 @@ fn baseline<S: Selector<Obj, &'static str>>(
 /// opened, `closed` closed a moment ago.
 fn register_cases(base: &Baseline, open_fd: RawFd, free_fd: RawFd, closed: RawFd) -> Vec<Case> {
     use Fail::*;
-    let ebadf = Err(Os(libc::EBADF));
-    let (rfd, wfd, waker_fd) = (base.reader.as_raw_fd(), base.writer, base.waker_fd);
+    // EBADF; WSAENOTSOCK on Windows (a closed handle is no socket).
+    let ebadf = Err(Os(CLOSED_ERRNO));
+    let (rfd, wfd) = (base.reader.as_raw_fd(), base.writer);
     vec![
         case(
             "register, empty mask",
@@ -175,20 +192,19 @@ fn register_cases(base: &Baseline, open_fd: RawFd, free_fd: RawFd, closed: RawFd
             register(open_fd, Events::EMPTY),
         ),
         case(
-            "register, empty mask and fd -1",
+            "register, empty mask and fd BAD_FD",
             Err(InvalidEvents),
-            register(-1, Events::EMPTY),
+            register(BAD_FD, Events::EMPTY),
         ),
-        case("register, fd -1", Err(InvalidFd), register(-1, EVENT_READ)),
         case(
-            "register, fd i32::MIN",
+            "register, fd BAD_FD",
             Err(InvalidFd),
-            register(i32::MIN, Events::ALL),
+            register(BAD_FD, EVENT_READ),
         ),
         case(
-            "register, fd i32::MAX",
+            "register, fd UNUSED_FD",
             ebadf,
-            register(i32::MAX, EVENT_READ),
+            register(UNUSED_FD, EVENT_READ),
         ),
         case(
             "register, a closed fd",
@@ -215,17 +231,56 @@ fn register_cases(base: &Baseline, open_fd: RawFd, free_fd: RawFd, closed: RawFd
             Err(AlreadyRegistered),
             register(rfd, EVENT_READ),
         ),
+    ]
+}
+
+/// The rows only Unix has: numbers that are invalid there besides -1
+/// (every negative one; Windows has one invalid value only), and the
+/// waker's descriptor, which Windows gives no way to find.
+#[cfg(unix)]
+fn unix_cases(base: &Baseline) -> Vec<Case> {
+    use Fail::*;
+    let waker_fd = base.waker_fd;
+    vec![
+        case(
+            "register, fd i32::MIN",
+            Err(InvalidFd),
+            register(i32::MIN, Events::ALL),
+        ),
         case(
             "register, the waker's fd",
             Err(AlreadyRegistered),
             register(waker_fd, EVENT_READ),
+        ),
+        case(
+            "unregister, the waker's fd",
+            Err(NotRegistered),
+            move |sel| kind(&sel.unregister(waker_fd)),
+        ),
+        case("modify, fd i32::MIN", Err(NotRegistered), |sel| {
+            kind(&sel.modify(i32::MIN, EVENT_READ, "x"))
+        }),
+        case(
+            "modify_events, the waker's fd",
+            Err(NotRegistered),
+            move |sel| kind(&sel.modify_events(waker_fd, EVENT_WRITE)),
+        ),
+        case("get_key_mut, fd i32::MIN", Err(NotRegistered), |sel| {
+            kind(&sel.get_key_mut(i32::MIN).map(|_| ()))
+        }),
+        case(
+            "get_key_mut, the waker's fd",
+            Err(NotRegistered),
+            move |sel| kind(&sel.get_key_mut(waker_fd).map(|_| ())),
         ),
     ]
 }
 
 /// Descriptors of kinds some kernels refuse (opened here, kept open by the
 /// rows).
+#[cfg(unix)]
 fn file_kind_cases() -> Vec<Case> {
+    use std::fs::File;
     use Fail::*;
     let file = Arc::new(File::open(std::env::current_exe().unwrap()).unwrap());
     let dir = Arc::new(File::open(env!("CARGO_MANIFEST_DIR")).unwrap());
@@ -260,17 +315,35 @@ fn file_kind_cases() -> Vec<Case> {
     ]
 }
 
+/// Handles of kinds Winsock's select refuses: anything but a socket, here
+/// an open file's (a `File` is no file object on Windows, so its handle
+/// goes in as a bare number), refused with `WSAENOTSOCK`.
+#[cfg(windows)]
+fn file_kind_cases() -> Vec<Case> {
+    use std::os::windows::io::AsRawHandle;
+    let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+    let handle = file.as_raw_handle() as RawFd;
+    vec![case(
+        "register, a file's handle",
+        Err(Fail::Os(CLOSED_ERRNO)),
+        move |sel| {
+            let _open = &file; // kept open by the row
+            kind(&sel.register(Box::new(handle), Events::ALL, "bad"))
+        },
+    )]
+}
+
 /// unregister, modify and the look-ups, of unknown descriptors and with
 /// bad masks.
 fn key_cases(base: &Baseline, open_fd: RawFd, free_fd: RawFd) -> Vec<Case> {
     use Fail::*;
-    let (rfd, wfd, waker_fd) = (base.reader.as_raw_fd(), base.writer, base.waker_fd);
+    let (rfd, wfd) = (base.reader.as_raw_fd(), base.writer);
     vec![
-        case("unregister, fd -1", Err(NotRegistered), |sel| {
-            kind(&sel.unregister(-1))
+        case("unregister, fd BAD_FD", Err(NotRegistered), |sel| {
+            kind(&sel.unregister(BAD_FD))
         }),
-        case("unregister, fd i32::MAX", Err(NotRegistered), |sel| {
-            kind(&sel.unregister(i32::MAX))
+        case("unregister, fd UNUSED_FD", Err(NotRegistered), |sel| {
+            kind(&sel.unregister(UNUSED_FD))
         }),
         case(
             "unregister, an open, unregistered fd",
@@ -282,26 +355,13 @@ fn key_cases(base: &Baseline, open_fd: RawFd, free_fd: RawFd) -> Vec<Case> {
             Err(NotRegistered),
             move |sel| kind(&sel.unregister(free_fd)),
         ),
-        case(
-            "unregister, the waker's fd",
-            Err(NotRegistered),
-            move |sel| kind(&sel.unregister(waker_fd)),
-        ),
-        case("modify, fd -1", Err(NotRegistered), |sel| {
-            kind(&sel.modify(-1, EVENT_READ, "x"))
-        }),
-        case("modify, fd i32::MIN", Err(NotRegistered), |sel| {
-            kind(&sel.modify(i32::MIN, EVENT_READ, "x"))
+        case("modify, fd BAD_FD", Err(NotRegistered), |sel| {
+            kind(&sel.modify(BAD_FD, EVENT_READ, "x"))
         }),
         case(
             "modify, an unregistered fd",
             Err(NotRegistered),
             move |sel| kind(&sel.modify(open_fd, EVENT_READ, "x")),
-        ),
-        case(
-            "modify_events, the waker's fd",
-            Err(NotRegistered),
-            move |sel| kind(&sel.modify_events(waker_fd, EVENT_WRITE)),
         ),
         case("modify, empty mask", Err(InvalidEvents), move |sel| {
             kind(&sel.modify(rfd, Events::EMPTY, "x"))
@@ -314,27 +374,22 @@ fn key_cases(base: &Baseline, open_fd: RawFd, free_fd: RawFd) -> Vec<Case> {
         case(
             "modify, empty mask and an unknown fd",
             Err(InvalidEvents),
-            |sel| kind(&sel.modify(i32::MAX, Events::EMPTY, "x")),
+            |sel| kind(&sel.modify(UNUSED_FD, Events::EMPTY, "x")),
         ),
-        case("get_key, fd -1", Err(NotRegistered), |sel| {
-            kind(&sel.get_key(-1))
+        case("get_key, fd BAD_FD", Err(NotRegistered), |sel| {
+            kind(&sel.get_key(BAD_FD))
         }),
-        case("get_key, fd i32::MAX", Err(NotRegistered), |sel| {
-            kind(&sel.get_key(i32::MAX))
+        case("get_key, fd UNUSED_FD", Err(NotRegistered), |sel| {
+            kind(&sel.get_key(UNUSED_FD))
         }),
         case(
             "get_key, a never-opened fd",
             Err(NotRegistered),
             move |sel| kind(&sel.get_key(free_fd)),
         ),
-        case("get_key_mut, fd i32::MIN", Err(NotRegistered), |sel| {
-            kind(&sel.get_key_mut(i32::MIN).map(|_| ()))
+        case("get_key_mut, fd BAD_FD", Err(NotRegistered), |sel| {
+            kind(&sel.get_key_mut(BAD_FD).map(|_| ()))
         }),
-        case(
-            "get_key_mut, the waker's fd",
-            Err(NotRegistered),
-            move |sel| kind(&sel.get_key_mut(waker_fd).map(|_| ())),
-        ),
     ]
 }
 
@@ -392,6 +447,9 @@ fn bad_arguments<S: Selector<Obj, &'static str>>(new: impl Fn() -> Result<S>, qu
     let mut table = register_cases(&base, open_fd, free_fd, closed);
     table.extend(file_kinds);
     table.extend(key_cases(&base, open_fd, free_fd));
+    #[cfg(unix)]
+    table.extend(unix_cases(&base));
+    #[cfg(unix)]
     if let (Kind::Epoll, [epfd]) = (quirks.kind, &base.own[..]) {
         // An epoll instance cannot watch itself (EINVAL). (A kqueue can
         // watch itself for reading, and libkqueue's opens several
@@ -425,7 +483,7 @@ fn calls_after_close<S: Selector<Obj, &'static str>>(new: impl Fn() -> Result<S>
     // `select(None)` on a closed selector must fail, not block.
     let _watchdog = util::Watchdog::new(Duration::from_secs(30), "calls after close");
     let closed = |what: &str, got: Expect| assert_eq!(got, Err(Fail::Closed), "{what}");
-    for fd in [afd, b.as_raw_fd(), -1, i32::MAX] {
+    for fd in [afd, b.as_raw_fd(), BAD_FD, UNUSED_FD] {
         for events in [Events::EMPTY, EVENT_READ, Events::ALL] {
             closed("register", kind(&sel.register(Box::new(fd), events, "x")));
             closed("modify", kind(&sel.modify(fd, events, "x")));
@@ -454,7 +512,7 @@ fn calls_after_close<S: Selector<Obj, &'static str>>(new: impl Fn() -> Result<S>
 fn idle<S: Selector<RawFd, ()>>(
     new: &impl Fn() -> Result<S>,
     quirks: Quirks,
-) -> (S, UnixStream, UnixStream) {
+) -> (S, Stream, Stream) {
     let _serial = util::lock(&SERIAL);
     let mut sel = open(&new, quirks);
     let (rd, wr) = util::socketpair();
@@ -465,7 +523,8 @@ fn idle<S: Selector<RawFd, ()>>(
 /// 1 ns and 999,999 ns are rounded up (to 1 ms on the millisecond
 /// backends, 1 µs on select): never an early return, and never a busy loop
 /// (a wait rounded down to 0 would spin, retried, until the deadline: no
-/// voluntary context switch at all).
+/// voluntary context switch at all; on Windows, which counts none, the
+/// thread's CPU time would grow as fast as the clock).
 fn timeout_sub_millisecond_rounds_up<S: Selector<RawFd, ()>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
@@ -473,7 +532,10 @@ fn timeout_sub_millisecond_rounds_up<S: Selector<RawFd, ()>>(
     let (mut sel, _rd, _wr) = idle(&new, quirks);
     for timeout in [Duration::from_nanos(999_999), Duration::from_micros(1500)] {
         let calls: i64 = 100;
+        #[cfg(unix)]
         let switches = util::voluntary_switches();
+        #[cfg(windows)]
+        let (cpu, wall) = (util::thread_cpu_time(), Instant::now());
         for _ in 0..calls {
             let start = Instant::now();
             assert_eq!(sel.select(Some(timeout)).unwrap().len(), 0);
@@ -481,11 +543,22 @@ fn timeout_sub_millisecond_rounds_up<S: Selector<RawFd, ()>>(
             assert!(elapsed >= timeout, "{timeout:?} returned after {elapsed:?}");
             assert!(elapsed < Duration::from_secs(2), "{timeout:?}: {elapsed:?}");
         }
-        let slept = util::voluntary_switches() - switches;
-        assert!(
-            slept >= calls / 2,
-            "{timeout:?}: only {slept} sleeps in {calls} selects: a busy loop"
-        );
+        #[cfg(unix)]
+        {
+            let slept = util::voluntary_switches() - switches;
+            assert!(
+                slept >= calls / 2,
+                "{timeout:?}: only {slept} sleeps in {calls} selects: a busy loop"
+            );
+        }
+        #[cfg(windows)]
+        {
+            let (cpu, wall) = (util::thread_cpu_time() - cpu, wall.elapsed());
+            assert!(
+                cpu < wall / 2,
+                "{timeout:?}: {cpu:?} of CPU in {wall:?} of {calls} selects: a busy loop"
+            );
+        }
     }
     let start = Instant::now();
     assert_eq!(sel.select(Some(Duration::from_nanos(1))).unwrap().len(), 0);

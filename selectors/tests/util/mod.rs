@@ -14,29 +14,37 @@
 //! The binaries are Linux-only (they read `/proc`, and model Linux's own
 //! readiness rules), so kqueue joins them only as libkqueue's emulation:
 //! built with `--cfg selectors_libkqueue` (`cargo xtask ci` does, in its
-//! libkqueue stage), each test also runs as `kqueue::name`.
+//! libkqueue stage), each test also runs as `kqueue::name`. `bad_input` and
+//! `signals_and_time` also run on Windows, for the select backend (the one
+//! there): the helpers that read `/proc` or call Unix-only functions are
+//! compiled for Unix only.
 #![allow(dead_code, unused_imports, unused_macros)]
 
+#[cfg(unix)]
 use std::fs::File;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+#[cfg(unix)]
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 
-use selectors::{
-    DefaultSelector, EpollSelector, Error, FileObject, PollSelector, Result, SelectSelector,
-    Selector,
-};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use selectors::EpollSelector;
+#[cfg(unix)]
+use selectors::PollSelector;
+use selectors::{DefaultSelector, Error, FileObject, RawFd, Result, SelectSelector, Selector};
 /// The one import of the FFI result check, for the helpers here and the
 /// tests' own system calls.
 pub use selectors_core::backend::cvt;
 pub use selectors_core::conformance::{is_open, socketpair};
 pub use selectors_core::conformance::{open, Kind, Quirks};
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub fn new_epoll<F: FileObject, T>() -> Result<EpollSelector<F, T>> {
     EpollSelector::new()
 }
 
+#[cfg(unix)]
 pub fn new_poll<F: FileObject, T>() -> Result<PollSelector<F, T>> {
     PollSelector::new()
 }
@@ -79,6 +87,7 @@ pub fn libkqueue_anchor() {
 /// descriptor was closed and only then closes the kqueue's other
 /// descriptors, a moment after the selector was dropped; a kernel kqueue,
 /// like every other backend, is gone when `close` returns.
+#[cfg(unix)]
 pub fn await_fds(expected: &[RawFd], asynchronous: bool) -> Vec<RawFd> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
@@ -108,12 +117,16 @@ pub const DEFAULT: Quirks = Quirks::of(DefaultSelector::<RawFd, ()>::BACKEND);
 /// `backend::name`, with that backend's [`Quirks`].
 ///
 /// Adding a backend is one line here (plus its `new_*` constructor above).
-/// kqueue is there under `--cfg selectors_libkqueue` (see the module docs).
+/// kqueue is there under `--cfg selectors_libkqueue` (see the module docs);
+/// epoll and poll where they exist (on Windows: select, the default, and it
+/// boxed).
 macro_rules! per_backend {
     ($($test:ident),+ $(,)?) => {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         selectors_core::instantiate_tests!(
             epoll, [super], $crate::util::new_epoll, $crate::util::Quirks::EPOLL; $($test),+
         );
+        #[cfg(unix)]
         selectors_core::instantiate_tests!(
             poll, [super], $crate::util::new_poll, $crate::util::Quirks::POLL; $($test),+
         );
@@ -140,6 +153,7 @@ pub fn lock(lock: &'static Mutex<()>) -> MutexGuard<'static, ()> {
 }
 
 /// A non-blocking, close-on-exec pipe: `(read end, write end)`.
+#[cfg(unix)]
 pub fn pipe() -> io::Result<(File, File)> {
     let mut fds: [RawFd; 2] = [-1; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.
@@ -151,6 +165,7 @@ pub fn pipe() -> io::Result<(File, File)> {
 }
 
 /// The descriptors open in this process, sorted (from `/proc/self/fd`).
+#[cfg(unix)]
 pub fn open_fds() -> Vec<RawFd> {
     let listed: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
         .expect("/proc/self/fd")
@@ -164,6 +179,7 @@ pub fn open_fds() -> Vec<RawFd> {
 
 /// The descriptors open now that were not in `before` (a listing of
 /// [`open_fds`]): the ones a call made in between opened.
+#[cfg(unix)]
 pub fn opened_since(before: &[RawFd]) -> Vec<RawFd> {
     open_fds()
         .into_iter()
@@ -172,6 +188,7 @@ pub fn opened_since(before: &[RawFd]) -> Vec<RawFd> {
 }
 
 /// The soft open-file limit, raised to the hard one first.
+#[cfg(unix)]
 pub fn raise_fd_limit() -> usize {
     // SAFETY: `rlimit` is plain old data; all-zero is valid.
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
@@ -191,12 +208,62 @@ pub fn raise_fd_limit() -> usize {
 /// Voluntary context switches of the calling thread so far: it grows by
 /// (at least) one each time the thread sleeps in the kernel, and not at all
 /// while it spins, so it tells a real wait from a busy loop.
+#[cfg(unix)]
 pub fn voluntary_switches() -> i64 {
     // SAFETY: `rusage` is plain old data; all-zero is valid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: valid `who` and a pointer to a live `rusage`.
     cvt(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) }).expect("getrusage");
     usage.ru_nvcsw
+}
+
+/// The CPU time the calling thread has used so far, user and kernel
+/// (`GetThreadTimes`): it grows while the thread spins, and not while it
+/// sleeps in a wait, so over a stretch of waits it tells a real wait from a
+/// busy loop where Windows has no count of context switches to read.
+#[cfg(windows)]
+pub fn thread_cpu_time() -> std::time::Duration {
+    /// `FILETIME`: 100 ns units, in two halves.
+    #[repr(C)]
+    #[derive(Default)]
+    struct FileTime {
+        low: u32,
+        high: u32,
+    }
+
+    impl FileTime {
+        fn ticks(&self) -> u64 {
+            u64::from(self.high) << 32 | u64::from(self.low)
+        }
+    }
+
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn GetCurrentThread() -> *mut std::ffi::c_void;
+        fn GetThreadTimes(
+            thread: *mut std::ffi::c_void,
+            creation: *mut FileTime,
+            exit: *mut FileTime,
+            kernel: *mut FileTime,
+            user: *mut FileTime,
+        ) -> i32;
+    }
+
+    let [mut creation, mut exit, mut kernel, mut user] = Default::default();
+    // SAFETY: `GetCurrentThread` returns a pseudo-handle that needs no
+    // closing; the four pointers are to live `FILETIME`s; the result is
+    // checked.
+    let ok = unsafe {
+        GetThreadTimes(
+            GetCurrentThread(),
+            &mut creation,
+            &mut exit,
+            &mut kernel,
+            &mut user,
+        )
+    };
+    assert_ne!(ok, 0, "GetThreadTimes: {}", io::Error::last_os_error());
+    std::time::Duration::from_nanos((kernel.ticks() + user.ticks()) * 100)
 }
 
 /// Aborts the test process if it is still alive after `limit`: for the few
