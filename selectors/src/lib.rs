@@ -106,17 +106,16 @@
 //! own registration, with no `Rc` or `RefCell`:
 //!
 //! ```
-//! # #[cfg(unix)] {
 //! use std::io::{self, Read, Write};
 //! use std::net::{TcpListener, TcpStream};
-//! use std::os::fd::{AsRawFd, RawFd};
-//! use selectors::{DefaultSelector, FileObject, Selector, EVENT_READ};
+//! use selectors::{DefaultSelector, FileObject, RawFd, Selector, EVENT_READ};
 //!
 //! enum Handler { Accept(TcpListener), Echo(TcpStream) }
 //!
+//! // std's sockets are file objects themselves (on Windows too).
 //! impl FileObject for Handler {
 //!     fn fileno(&self) -> RawFd {
-//!         match self { Handler::Accept(l) => l.as_raw_fd(), Handler::Echo(s) => s.as_raw_fd() }
+//!         match self { Handler::Accept(l) => l.fileno(), Handler::Echo(s) => s.fileno() }
 //!     }
 //! }
 //!
@@ -152,7 +151,6 @@
 //! let mut back = [0; 2];
 //! client.read_exact(&mut back)?;
 //! assert_eq!(&back, b"hi");
-//! # }
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
