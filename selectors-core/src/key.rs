@@ -38,6 +38,7 @@ use crate::{Events, RawFd};
 /// Implementing it for a type of one's own:
 ///
 /// ```
+/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
 /// use std::os::fd::{AsRawFd, RawFd};
 /// use selectors_core::FileObject;
 ///
@@ -48,6 +49,7 @@ use crate::{Events, RawFd};
 ///         self.socket.as_raw_fd()
 ///     }
 /// }
+/// # }
 /// ```
 ///
 /// [`BorrowedFd`]: https://doc.rust-lang.org/std/os/fd/struct.BorrowedFd.html
@@ -220,6 +222,7 @@ impl<F: FileObject + io::Write> FileObject for io::BufWriter<F> {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
 /// use std::io::{Read, Write};
 /// use std::os::unix::net::UnixStream;
 /// use selectors_core::{Fd, Selector, EVENT_READ};
@@ -236,6 +239,7 @@ impl<F: FileObject + io::Write> FileObject for io::BufWriter<F> {
 /// assert_eq!(&buf, b"hi");
 /// let b: UnixStream = sel.unregister(fd)?.into_parts().0.into_inner();
 /// # drop(b);
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -353,6 +357,7 @@ impl<T: io::Write> io::Write for Fd<T> {
 /// nothing else:
 ///
 /// ```
+/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
 /// use std::os::fd::AsRawFd;
 /// use selectors_core::{Selector, EVENT_READ, EVENT_WRITE};
 /// use selectors_poll::PollSelector;
@@ -365,6 +370,7 @@ impl<T: io::Write> io::Write for Fd<T> {
 /// let kb = sel.get_key(fb)?.clone();
 /// *sel.get_key_mut(fa)?.data_mut() = *kb.data();
 /// assert_eq!((sel.get_key(fa)?.fd(), *sel.get_key(fa)?.data()), (fa, 2));
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///

@@ -97,6 +97,7 @@ impl SlotIndex {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
 /// use std::os::fd::AsRawFd;
 /// use std::os::unix::net::UnixStream;
 /// use selectors_core::{Selector, EVENT_READ};
@@ -112,6 +113,7 @@ impl SlotIndex {
 /// assert_eq!(map.get(a.as_raw_fd()).map(|key| *key.data()), Some("a"));
 /// assert_eq!(map.fds().collect::<Vec<_>>(), [a.as_raw_fd(), b.as_raw_fd()]);
 /// assert!(map.get(-1).is_none());
+/// # }
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct SelectorMap<F, T> {

@@ -50,6 +50,7 @@ pub struct Private(());
 /// the caller owns.
 ///
 /// ```
+/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
 /// use std::io::{Read, Write};
 /// use std::net::{TcpListener, TcpStream};
 /// use std::os::fd::RawFd;
@@ -99,6 +100,7 @@ pub struct Private(());
 /// let mut back = [0; 4];
 /// client.read_exact(&mut back)?;
 /// assert_eq!(&back, b"ping");
+/// # }
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub trait Selector<F: FileObject, T> {
@@ -133,6 +135,7 @@ pub trait Selector<F: FileObject, T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
     /// use std::os::unix::net::UnixStream;
     /// use selectors_core::{Error, Events, Selector, EVENT_READ};
     /// use selectors_poll::PollSelector;
@@ -145,6 +148,7 @@ pub trait Selector<F: FileObject, T> {
     /// let (_error, a, data) = err.into_parts();
     /// assert_eq!(data, "a");
     /// sel.register(a, EVENT_READ, "a, again")?;
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     fn try_register(
@@ -315,6 +319,7 @@ pub trait Selector<F: FileObject, T> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
     /// use std::io::{BufRead, BufReader, Write};
     /// use std::os::unix::net::UnixStream;
     /// use selectors_core::{Selector, EVENT_READ};
@@ -332,6 +337,7 @@ pub trait Selector<F: FileObject, T> {
     ///     std::io::Result::Ok(())
     /// })??;
     /// assert_eq!((line.as_str(), *sel.get_key(fd)?.data()), ("one\n", 1));
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     fn with_fileobj_mut<R>(&mut self, fd: RawFd, f: impl FnOnce(&mut F, &mut T) -> R) -> Result<R>
@@ -387,6 +393,7 @@ pub trait Selector<F: FileObject, T> {
     /// it.
     ///
     /// ```
+    /// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
     /// use std::io::{self, Read, Write};
     /// use std::os::unix::net::UnixStream;
     /// use selectors_core::{Events, LentKey, Selector, EVENT_READ};
@@ -418,7 +425,8 @@ pub trait Selector<F: FileObject, T> {
     /// let mut back = [0; 4];
     /// client.read_exact(&mut back)?;
     /// assert_eq!(&back, b"ping");
-    /// # Ok::<(), io::Error>(())
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
     /// ```
     fn dispatch<E, H>(&mut self, timeout: Option<Duration>, mut handler: H) -> Result<usize, E>
     where

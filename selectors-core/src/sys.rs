@@ -62,11 +62,13 @@ impl_is_minus_one!(i8 i16 i32 i64 isize);
 /// # Examples
 ///
 /// ```
+/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
 /// use selectors_core::backend::cvt;
 ///
 /// // SAFETY: closing a descriptor that is not open is harmless and fails.
 /// let err = cvt(unsafe { libc::close(-1) }).unwrap_err();
 /// assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+/// # }
 /// ```
 #[inline]
 pub fn cvt<T: IsMinusOne>(ret: T) -> io::Result<T> {

@@ -64,6 +64,7 @@ struct Shared {
 /// # Examples
 ///
 /// ```
+/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
 /// use std::time::{Duration, Instant};
 /// use selectors_core::Selector;
 /// use selectors_poll::PollSelector;
@@ -79,6 +80,7 @@ struct Shared {
 /// assert_eq!(ready.len(), 0);
 /// assert!(sel.was_woken());
 /// assert!(start.elapsed() >= Duration::from_millis(50));
+/// # }
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone)]

@@ -16,13 +16,13 @@
 //! 3. `cargo test --no-run` for the target: the test executables, and the
 //!    examples as plain programs (the facade's tests start them from
 //!    `debug/examples`). The DLL is copied into every directory holding
-//!    them, where Wine's loader looks first.
-//! 4. `cargo test --lib --bins --tests`, run by `wine` (cargo's runner for
-//!    the target), in a Wine prefix of our own under
-//!    `target/x86_64-pc-windows-gnu/wine-prefix`, so that `~/.wine` is left
-//!    alone. Doctests are left out: rustdoc builds each one into a
-//!    temporary directory of its own, where the DLL cannot be put, so none
-//!    of them would start. A last line counts the tests that passed.
+//!    them, where Wine's loader looks first, and into the `system32` of a
+//!    Wine prefix of our own (`target/x86_64-pc-windows-gnu/wine-prefix`,
+//!    so that `~/.wine` is left alone), for the doctests, which rustdoc
+//!    builds into temporary directories of their own.
+//! 4. `cargo test`, run by `wine` (cargo's runner for the target) in that
+//!    prefix: unit, integration and doc tests. A last line counts the tests
+//!    that passed.
 //!
 //! Linux hosts only: a Windows host has run the workspace's tests natively
 //! already, and other Unix hosts test their own backend.
@@ -165,6 +165,7 @@ fn test_under_wine(manifest: &Path, packages: &[&str], target_dir: &Path) -> Res
         }
         println!("windows: made the Wine prefix {}", prefix.display());
     }
+    let system32 = prefix.join("drive_c/windows/system32");
     let cargo_test = || {
         let mut cmd = cargo();
         with_wine(&mut cmd);
@@ -180,14 +181,15 @@ fn test_under_wine(manifest: &Path, packages: &[&str], target_dir: &Path) -> Res
         }
         cmd
     };
-    // Every target but the doctests is built: the examples too, as plain
-    // programs, since the tests start them.
+    // The examples are built too, as plain programs, since the tests start
+    // them.
     run(cargo_test().arg("--no-run"))?;
     let profile_dir = triple_dir.join("debug");
     for dir in [
         profile_dir.join("deps"),
         profile_dir.clone(),
         profile_dir.join("examples"),
+        system32,
     ] {
         if dir.is_dir() {
             let to = dir.join(SHIM_DLL);
@@ -195,10 +197,7 @@ fn test_under_wine(manifest: &Path, packages: &[&str], target_dir: &Path) -> Res
                 .map_err(|e| format!("copying {SHIM_DLL} to {}: {e}", to.display()))?;
         }
     }
-    // Every target but the doctests (see the module docs for why).
-    let mut test = cargo_test();
-    test.args(["--lib", "--bins", "--tests"]);
-    let (result, totals) = run_tee(&mut test);
+    let (result, totals) = run_tee(&mut cargo_test());
     match result {
         Ok(()) => {
             println!(
