@@ -180,14 +180,7 @@ fn the_end_of_stdin_stops_it_and_closes_every_connection_when_asked() {
 fn stops_and_closes_every_connection(args: &[&str], how: Stop) {
     const CLIENTS: usize = 3;
     let server = Server::start(args);
-    let clients: Vec<TcpStream> = (0..CLIENTS)
-        .map(|i| {
-            let mut client = connect(server.addr).unwrap();
-            client.write_all(&message(i)).unwrap();
-            expect_echo(&mut client, i);
-            client
-        })
-        .collect();
+    let clients = echoed_clients(server.addr, CLIENTS);
     let stop = server.stop(how);
     stop.assert_clean();
     stop.assert_says(&format!(
@@ -288,14 +281,7 @@ fn two_threads_both_serve_clients() {
     const CLIENTS: usize = 64;
 
     let server = Server::start(&["--threads", "2", "127.0.0.1:0"]);
-    let clients: Vec<TcpStream> = (0..CLIENTS)
-        .map(|i| {
-            let mut client = connect(server.addr).unwrap();
-            client.write_all(&message(i)).unwrap();
-            expect_echo(&mut client, i);
-            client
-        })
-        .collect();
+    let clients = echoed_clients(server.addr, CLIENTS);
     let tasks = fs::read_dir(format!("/proc/{}/task", server.pid()))
         .unwrap()
         .count();
@@ -401,6 +387,18 @@ fn help_and_bad_arguments() {
 /// The few bytes client `i` sends and expects back.
 fn message(i: usize) -> [u8; 4] {
     u32::try_from(i).unwrap().to_le_bytes()
+}
+
+/// `n` clients of `addr`, each of which has had one message echoed.
+fn echoed_clients(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|i| {
+            let mut client = connect(addr).unwrap();
+            client.write_all(&message(i)).unwrap();
+            expect_echo(&mut client, i);
+            client
+        })
+        .collect()
 }
 
 /// Reads `message(i)` from `client`.
