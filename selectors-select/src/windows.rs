@@ -126,14 +126,15 @@ impl SetBuffer {
         }
         self.words.push(0);
         self.words.extend_from_slice(sockets);
-        let set = self.words.as_mut_ptr().cast::<FdSet>();
-        // The count cannot overflow: it is at most the registrations, each a
-        // distinct socket; a `u32` holds any number Winsock can hand out.
+        // At most the registrations, each a distinct socket: a `u32` holds
+        // as many as Winsock can hand out.
         let count = u32::try_from(sockets.len()).unwrap_or(u32::MAX);
-        // SAFETY: `set` points to at least one word, aligned for `FdSet`
-        // (asserted above), whose first four bytes are `fd_count`.
-        unsafe { std::ptr::addr_of_mut!((*set).fd_count).write(count) };
-        set
+        let header = self.words.as_mut_ptr();
+        // SAFETY: `header` points to the first word, which is live, aligned
+        // for a `u32` and at least 4 bytes long; `fd_count` is its first four
+        // bytes (asserted above).
+        unsafe { header.cast::<u32>().write(count) };
+        header.cast::<FdSet>()
     }
 
     /// The ready sockets `select` left in the set.
@@ -141,9 +142,9 @@ impl SetBuffer {
         let Some(header) = self.words.first() else {
             return &[];
         };
-        // SAFETY: `words` is non-empty, so its first word is a valid `FdSet`
-        // header; `select` wrote `fd_count` there.
-        let count = unsafe { (*(header as *const Socket).cast::<FdSet>()).fd_count } as usize;
+        // SAFETY: the first word is live and aligned for a `u32`; its first
+        // four bytes are `fd_count`, which `fill` and then `select` wrote.
+        let count = unsafe { (header as *const Socket).cast::<u32>().read() } as usize;
         // `select` never reports more sockets than it was given.
         &self.words[1..][..count.min(self.words.len() - 1)]
     }
@@ -179,16 +180,21 @@ impl Select {
         self.merged
             .reserve((self.read.len() + self.write.len()).saturating_sub(self.merged.len()));
     }
+}
 
-    /// Records `socket` ready for `events` in `ready`, merging with an entry
-    /// of this wait already there.
-    fn report(&mut self, ready: &mut ReadyList, socket: Socket, events: Events) {
-        if let Some(&at) = self.merged.get(&socket) {
-            ready[at].1 |= events;
-        } else {
-            self.merged.insert(socket, ready.len());
-            ready.push((socket as RawFd, events));
-        }
+/// Records `socket` ready for `events` in `ready`, merged with its entry of
+/// this wait if it has one (`merged` says where).
+fn report(
+    merged: &mut HashMap<Socket, usize>,
+    ready: &mut ReadyList,
+    socket: Socket,
+    events: Events,
+) {
+    if let Some(&at) = merged.get(&socket) {
+        ready[at].1 |= events;
+    } else {
+        merged.insert(socket, ready.len());
+        ready.push((socket as RawFd, events));
     }
 }
 
@@ -247,24 +253,20 @@ impl Poller for Select {
         if n == 0 {
             return Ok(());
         }
-        self.merged.clear();
+        let merged = &mut self.merged;
+        merged.clear();
         let waker = self.wake.fd().map(|fd| fd as Socket);
         let mut woken = false;
-        for i in 0..self.read_out.ready().len() {
-            let socket = self.read_out.ready()[i];
+        for &socket in self.read_out.ready() {
             if Some(socket) == waker {
                 woken = true;
             } else {
-                self.report(ready, socket, Events::READ);
+                report(merged, ready, socket, Events::READ);
             }
         }
-        for i in 0..self.write_out.ready().len() {
-            let socket = self.write_out.ready()[i];
-            self.report(ready, socket, Events::WRITE);
-        }
-        for i in 0..self.except_out.ready().len() {
-            let socket = self.except_out.ready()[i];
-            self.report(ready, socket, Events::WRITE);
+        // A failed connect (the exceptional set) is write readiness.
+        for &socket in self.write_out.ready().iter().chain(self.except_out.ready()) {
+            report(merged, ready, socket, Events::WRITE);
         }
         if woken {
             self.wake.fire();
