@@ -43,6 +43,7 @@ impl SlotIndex {
         self.by_fd.get(Self::index(fd)).copied()
     }
 
+    #[inline]
     fn set(&mut self, fd: RawFd, slot: u32) {
         let fd = Self::index(fd);
         if self.by_fd.len() <= fd {
@@ -51,6 +52,7 @@ impl SlotIndex {
         self.by_fd[fd] = slot;
     }
 
+    #[inline]
     fn clear(&mut self, fd: RawFd) {
         if let Some(slot) = self.by_fd.get_mut(Self::index(fd)) {
             *slot = NIL;
@@ -74,10 +76,12 @@ impl SlotIndex {
         self.by_fd.get(&fd).copied()
     }
 
+    #[inline]
     fn set(&mut self, fd: RawFd, slot: u32) {
         self.by_fd.insert(fd, slot);
     }
 
+    #[inline]
     fn clear(&mut self, fd: RawFd) {
         self.by_fd.remove(&fd);
     }
