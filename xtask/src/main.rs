@@ -20,7 +20,7 @@ Tasks:
             cross-target checks, libkqueue, windows, sanitizers (this is what
             .ci/run runs)
   msrv      check the libraries and the facade's examples with the workspace's
-            rust-version (installed if missing)
+            rust-version (installed if missing), for the host and for Windows
   publish-dry-run
             `cargo publish --dry-run` of every library crate, in dependency
             order, then the facade's doctests run from its .crate
@@ -148,7 +148,8 @@ fn no_args(task: &str, args: &[String]) -> Result<(), String> {
 /// when missing. The examples compile the facade's dev-dependencies too:
 /// Cargo.lock holds versions of them that build with it. The benchmark
 /// package (whose peers make no such promise) and xtask are left out. The
-/// version the READMEs and the facade's docs state is checked too.
+/// version the READMEs and the facade's docs state is checked too. A Unix
+/// host checks the Windows build as well (`x86_64-pc-windows-gnu`).
 fn msrv() -> Result<(), String> {
     let manifest = std::fs::read_to_string(project_root().join("Cargo.toml"))
         .map_err(|e| format!("reading Cargo.toml: {e}"))?;
@@ -206,5 +207,15 @@ fn msrv() -> Result<(), String> {
             "--exclude",
             "selectors-bench",
         ]);
+    run(&mut check)?;
+    if cfg!(windows) {
+        // The check above was the Windows one.
+        return Ok(());
+    }
+    // The Windows build too (select backend, facade, examples), with the
+    // old toolchain's own standard library for that target.
+    const WINDOWS: &str = "x86_64-pc-windows-gnu";
+    run(Command::new("rustup").args(["target", "add", "--toolchain", &version, WINDOWS]))?;
+    check.args(["--target", WINDOWS]);
     run(&mut check)
 }
