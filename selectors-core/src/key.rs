@@ -92,6 +92,13 @@ impl FileObject for RawFd {
     }
 }
 
+/// The I/O-safe borrow of the platform's descriptor: `AsFd` on Unix,
+/// `AsSocket` on Windows.
+#[cfg(unix)]
+use std::os::fd::AsFd as AsDescriptor;
+#[cfg(windows)]
+use std::os::windows::io::AsSocket as AsDescriptor;
+
 /// The descriptor of an I/O-safe type: `as_fd().as_raw_fd()` on Unix,
 /// `as_socket().as_raw_socket()` on Windows.
 #[cfg(unix)]
@@ -255,22 +262,7 @@ impl<T> Fd<T> {
     }
 }
 
-#[cfg(unix)]
-impl<T: AsFd> FileObject for Fd<T> {
-    #[inline]
-    fn fileno(&self) -> RawFd {
-        raw_of!(self.0)
-    }
-
-    #[inline]
-    fn io_safe(&self) -> bool {
-        true
-    }
-}
-
-/// On Windows, any `AsSocket` type.
-#[cfg(windows)]
-impl<T: AsSocket> FileObject for Fd<T> {
+impl<T: AsDescriptor> FileObject for Fd<T> {
     #[inline]
     fn fileno(&self) -> RawFd {
         raw_of!(self.0)

@@ -182,14 +182,20 @@ impl Select {
     }
 }
 
-/// Records `socket` ready for `events` in `ready`, merged with its entry of
-/// this wait if it has one (`merged` says where).
+/// Records `socket` ready for `events` in `ready`. With `merged` (when more
+/// than one set reported sockets, so one may be in two of them), merged with
+/// its entry of this wait if it has one (`merged` says where); a socket is
+/// at most once in a set, so without it there is nothing to merge.
 fn report(
-    merged: &mut HashMap<Socket, usize>,
+    merged: Option<&mut HashMap<Socket, usize>>,
     ready: &mut ReadyList,
     socket: Socket,
     events: Events,
 ) {
+    let Some(merged) = merged else {
+        ready.push((socket as RawFd, events));
+        return;
+    };
     if let Some(&at) = merged.get(&socket) {
         ready[at].1 |= events;
     } else {
@@ -253,20 +259,32 @@ impl Poller for Select {
         if n == 0 {
             return Ok(());
         }
-        let merged = &mut self.merged;
-        merged.clear();
+        let (read, write, except) = (
+            self.read_out.ready(),
+            self.write_out.ready(),
+            self.except_out.ready(),
+        );
+        // One set reporting (the usual case): no socket can be in two.
+        let sets_reporting = [read, write, except]
+            .iter()
+            .filter(|set| !set.is_empty())
+            .count();
+        let mut merged = (sets_reporting > 1).then(|| {
+            self.merged.clear();
+            &mut self.merged
+        });
         let waker = self.wake.fd().map(|fd| fd as Socket);
         let mut woken = false;
-        for &socket in self.read_out.ready() {
+        for &socket in read {
             if Some(socket) == waker {
                 woken = true;
             } else {
-                report(merged, ready, socket, Events::READ);
+                report(merged.as_deref_mut(), ready, socket, Events::READ);
             }
         }
         // A failed connect (the exceptional set) is write readiness.
-        for &socket in self.write_out.ready().iter().chain(self.except_out.ready()) {
-            report(merged, ready, socket, Events::WRITE);
+        for &socket in write.iter().chain(except) {
+            report(merged.as_deref_mut(), ready, socket, Events::WRITE);
         }
         if woken {
             self.wake.fire();
