@@ -29,10 +29,6 @@ pub mod backend;
 #[doc(hidden)]
 pub mod api;
 
-#[cfg(feature = "conformance")]
-#[doc(hidden)]
-pub mod conformance;
-
 #[doc(inline)]
 pub use api::*;
 #[doc(hidden)]

@@ -7,9 +7,9 @@ fn new_selector<F: FileObject, T>() -> Result<DevpollSelector<F, T>> {
     DevpollSelector::new()
 }
 
-selectors_core::conformance_suite!(
+selectors_conformance::conformance_suite!(
     devpoll,
     new_selector,
-    selectors_core::conformance::Quirks::DEVPOLL,
+    selectors_conformance::Quirks::DEVPOLL,
     test_fileno
 );

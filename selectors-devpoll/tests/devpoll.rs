@@ -5,7 +5,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::Duration;
 
-use selectors_core::conformance::{ready_fds, register_ready_pairs, socketpair};
+use selectors_conformance::{ready_fds, register_ready_pairs, socketpair};
 use selectors_devpoll::{DevpollSelector, Error, Selector, EVENT_READ, EVENT_WRITE};
 
 /// The driver ORs a written mask into the cached one; modify removes first,

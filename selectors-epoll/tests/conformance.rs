@@ -7,9 +7,9 @@ fn new_selector<F: FileObject, T>() -> Result<EpollSelector<F, T>> {
     EpollSelector::new()
 }
 
-selectors_core::conformance_suite!(
+selectors_conformance::conformance_suite!(
     epoll,
     new_selector,
-    selectors_core::conformance::Quirks::EPOLL,
+    selectors_conformance::Quirks::EPOLL,
     test_fileno
 );

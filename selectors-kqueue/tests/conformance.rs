@@ -10,9 +10,9 @@ fn new_selector<F: FileObject, T>() -> Result<KqueueSelector<F, T>> {
     KqueueSelector::new()
 }
 
-selectors_core::conformance_suite!(
+selectors_conformance::conformance_suite!(
     kqueue,
     new_selector,
-    selectors_core::conformance::Quirks::KQUEUE,
+    selectors_conformance::Quirks::KQUEUE,
     test_fileno
 );

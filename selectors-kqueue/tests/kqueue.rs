@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use selectors_core::conformance::{ready_fds, register_ready_pairs, socketpair};
+use selectors_conformance::{ready_fds, register_ready_pairs, socketpair};
 use selectors_kqueue::{KqueueSelector, Selector, EVENT_READ, EVENT_WRITE};
 
 /// gh-110038: descriptors registered for READ | WRITE are two filters each,

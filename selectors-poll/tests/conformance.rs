@@ -7,8 +7,4 @@ fn new_selector<F: FileObject, T>() -> Result<PollSelector<F, T>> {
     PollSelector::new()
 }
 
-selectors_core::conformance_suite!(
-    poll,
-    new_selector,
-    selectors_core::conformance::Quirks::POLL
-);
+selectors_conformance::conformance_suite!(poll, new_selector, selectors_conformance::Quirks::POLL);

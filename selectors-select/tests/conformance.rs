@@ -7,8 +7,8 @@ fn new_selector<F: FileObject, T>() -> Result<SelectSelector<F, T>> {
     SelectSelector::new()
 }
 
-selectors_core::conformance_suite!(
+selectors_conformance::conformance_suite!(
     select,
     new_selector,
-    selectors_core::conformance::Quirks::SELECT
+    selectors_conformance::Quirks::SELECT
 );

@@ -1,13 +1,13 @@
 //! `cargo xtask bench`: the side-by-side benchmark.
 //!
-//! Builds `selectors/benches/compare` (the unpublished `selectors-bench`
+//! Builds `benches/` (the unpublished `selectors-bench`
 //! package) in release (the `bench` profile) and runs it; the peers (mio,
 //! polling) are dependencies of that package only, and the CPython side is
 //! a stdlib-only script it drives.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::{cargo, run};
+use crate::{cargo, run, target_dir};
 
 const HELP: &str = "\
 cargo xtask bench [--quick] [--json FILE] [--plot FILE.svg] [-- BENCH-ARGS...]
@@ -44,7 +44,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 let value = args
                     .next()
                     .ok_or_else(|| format!("`{arg}` needs a file name"))?;
-                // The bench runs in `selectors/benches/compare/`: hand it
+                // The bench runs in `benches/`: hand it
                 // an absolute path, relative to where the task was started.
                 let path = std::env::current_dir()
                     .map_err(|e| format!("no current directory: {e}"))?
@@ -95,41 +95,19 @@ fn ensure_python() {
     println!("xtask bench: `{python}` not found; the CPython column will be skipped");
 }
 
-/// Builds the echo server example in release (the bench profile's settings)
-/// and returns the path of its binary, for the echo workload.
+/// Builds the echo server in release (the bench profile's settings) and
+/// returns the path of its binary, for the echo workload.
 fn build_echo_server() -> Result<String, String> {
-    let mut build = cargo();
-    build.args([
+    run(cargo().args([
         "build",
         "--release",
         "-p",
-        "selectors-rs",
-        "--example",
+        "selectors-echo-server",
+        "--bin",
         "echo_server",
-        "--message-format=json-render-diagnostics",
-    ]);
-    println!("\n==> cargo build --release -p selectors-rs --example echo_server");
-    let out = build
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("could not run cargo build: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "building the echo_server example failed ({})",
-            out.status
-        ));
-    }
-    // One JSON message per line; the example's artifact names its binary.
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|line| {
-            line.contains("\"reason\":\"compiler-artifact\"")
-                && line.contains("\"kind\":[\"example\"]")
-                && line.contains("\"name\":\"echo_server\"")
-        })
-        .find_map(|line| {
-            let rest = line.split("\"executable\":\"").nth(1)?;
-            Some(rest.split('"').next()?.to_string())
-        })
-        .ok_or_else(|| "cargo did not say where the echo_server example is".to_string())
+    ]))?;
+    let binary = target_dir()
+        .join("release")
+        .join(format!("echo_server{}", std::env::consts::EXE_SUFFIX));
+    Ok(binary.to_string_lossy().into_owned())
 }

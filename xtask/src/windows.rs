@@ -35,7 +35,13 @@ use std::process::{Command, Stdio};
 use crate::{cargo, project_root, run, shown};
 
 /// The packages whose tests run under Wine.
-const PACKAGES: &[&str] = &["selectors-core", "selectors-select", "selectors-rs"];
+const PACKAGES: &[&str] = &[
+    "selectors-core",
+    "selectors-select",
+    "selectors-rs",
+    "selectors-conformance",
+    "selectors-echo-server",
+];
 
 /// The Rust target, and the C compiler that links for it.
 const TARGET: &str = "x86_64-pc-windows-gnu";

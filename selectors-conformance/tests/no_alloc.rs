@@ -14,7 +14,7 @@ use selectors::{
     DefaultSelector, Events, RawFd, SelectSelector, Selector, EVENT_READ, EVENT_WRITE,
 };
 // Unix socket pairs, or TCP pairs on the loopback on Windows.
-use selectors_core::conformance::{try_socketpair, AsRawFd};
+use selectors_conformance::{try_socketpair, AsRawFd};
 
 struct Counting;
 

@@ -4,7 +4,7 @@
 //! Windows cannot have).
 
 use selectors::{DefaultSelector, FileObject, RawFd, Result, Selector};
-use selectors_core::conformance::Quirks;
+use selectors_conformance::Quirks;
 
 fn new_default<F: FileObject, T>() -> Result<DefaultSelector<F, T>> {
     DefaultSelector::new()
@@ -19,5 +19,5 @@ fn new_boxed<F: FileObject + 'static, T: 'static>() -> Result<Box<dyn Selector<F
 /// The documented differences of the backend `DefaultSelector` is here.
 const DEFAULT: Quirks = Quirks::of(DefaultSelector::<RawFd, ()>::BACKEND);
 
-selectors_core::conformance_suite!(default_selector, new_default, DEFAULT);
-selectors_core::conformance_suite!(boxed_dyn, new_boxed, DEFAULT);
+selectors_conformance::conformance_suite!(default_selector, new_default, DEFAULT);
+selectors_conformance::conformance_suite!(boxed_dyn, new_boxed, DEFAULT);

@@ -1,10 +1,9 @@
-//! The example binary as an operator runs it: a child process, real
+//! The server binary as an operator runs it: a child process, real
 //! `RLIMIT_NOFILE`, real signals, its CPU time and memory read from
 //! `/proc/<pid>/stat` and `/proc/<pid>/status`.
 //!
-//! The binary is built by the cargo running the tests (once per run), so it
-//! is never stale; bounds on CPU time and memory are loose enough for a
-//! loaded 2-core machine, and far from what a server that spins or keeps
+//! Cargo builds the binary for these tests, so it is never stale. Bounds on
+//! CPU time and memory are loose enough for a loaded 2-core machine, and far from what a server that spins or keeps
 //! its buffers would show.
 //!
 //! On Windows the tests that need none of that run: the command line,
@@ -16,7 +15,6 @@
 //! input, which wakes its selectors as its Ctrl-C handler does.
 
 use std::env;
-use std::ffi::OsStr;
 #[cfg(target_os = "linux")]
 use std::fs;
 #[cfg(target_os = "linux")]
@@ -25,9 +23,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 #[cfg(unix)]
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -533,60 +530,9 @@ fn mib(bytes: usize) -> f64 {
     bytes as f64 / MIB as f64
 }
 
-/// The example binary, built by the cargo that runs the tests, with the
-/// tests' profile, once per test run.
+/// The server binary, which cargo builds for this package's tests.
 fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = env::current_exe().unwrap();
-        // <target>/<profile>/deps/<test>: the example is built beside it,
-        // in <target>/<profile>/examples.
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-        let sibling = profile_dir
-            .join("examples")
-            .join(format!("echo_server{}", env::consts::EXE_SUFFIX));
-        let mut build = Command::new(env::var_os("CARGO").unwrap_or("cargo".into()));
-        build.args([
-            "build",
-            "--example",
-            "echo_server",
-            "--message-format=json-render-diagnostics",
-            "--manifest-path",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-        ]);
-        if profile_dir.file_name() == Some(OsStr::new("release")) {
-            build.arg("--release");
-        }
-        // A cargo that cannot even start (a Windows build run under Wine,
-        // say, where `CARGO` names the host's cargo) builds nothing.
-        let out = build.stderr(Stdio::inherit()).output().ok();
-        let built = out
-            .as_ref()
-            .filter(|out| out.status.success())
-            .and_then(|out| {
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .filter(|line| {
-                        line.contains("\"reason\":\"compiler-artifact\"")
-                            && line.contains("\"kind\":[\"example\"]")
-                            && line.contains("\"name\":\"echo_server\"")
-                    })
-                    .find_map(|line| {
-                        let rest = line.split("\"executable\":\"").nth(1)?;
-                        Some(PathBuf::from(rest.split('"').next()?))
-                    })
-            });
-        match built {
-            // Built for another target than the tests' (`cargo test
-            // --target …`: this cargo builds for the host): that run built
-            // the example beside the tests already.
-            Some(path) if path.starts_with(profile_dir) || !sibling.exists() => path,
-            // A build with settings this cargo cannot repeat (`cargo test
-            // --target …` under a sanitizer): the same.
-            _ if sibling.exists() => sibling,
-            _ => panic!("could not build the echo_server example ({out:?})"),
-        }
-    })
+    Path::new(env!("CARGO_BIN_EXE_echo_server"))
 }
 
 /// A finished run of the binary.

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use selectors::{Events, FileObject, RawFd, Result, Selector, EVENT_READ, EVENT_WRITE};
-use selectors_core::conformance::{ready_fds, AsRawFd, Stream, BAD_FD, CLOSED_ERRNO, UNUSED_FD};
+use selectors_conformance::{ready_fds, AsRawFd, Stream, BAD_FD, CLOSED_ERRNO, UNUSED_FD};
 use util::{open, Fail, Kind, Quirks};
 
 /// The table test closes descriptors, probes numbers that must stay free,

@@ -4,7 +4,7 @@
 //! the error kinds the tests compare, and descriptor helpers.
 //!
 //! Helpers that the backend crates' tests need too live in
-//! `selectors_core::conformance` (`socketpair` and `is_open`, re-exported
+//! `selectors_conformance` (`socketpair` and `is_open`, re-exported
 //! here; `ready_fds`; the macro behind `per_backend!`); this module holds
 //! what only these tests use.
 //!
@@ -33,11 +33,11 @@ use selectors::EpollSelector;
 #[cfg(unix)]
 use selectors::PollSelector;
 use selectors::{DefaultSelector, Error, FileObject, RawFd, Result, SelectSelector, Selector};
+pub use selectors_conformance::{is_open, socketpair};
+pub use selectors_conformance::{open, Kind, Quirks};
 /// The one import of the FFI result check, for the helpers here and the
 /// tests' own system calls.
 pub use selectors_core::backend::cvt;
-pub use selectors_core::conformance::{is_open, socketpair};
-pub use selectors_core::conformance::{open, Kind, Quirks};
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub fn new_epoll<F: FileObject, T>() -> Result<EpollSelector<F, T>> {
@@ -123,24 +123,24 @@ pub const DEFAULT: Quirks = Quirks::of(DefaultSelector::<RawFd, ()>::BACKEND);
 macro_rules! per_backend {
     ($($test:ident),+ $(,)?) => {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        selectors_core::instantiate_tests!(
+        selectors_conformance::instantiate_tests!(
             epoll, [super], $crate::util::new_epoll, $crate::util::Quirks::EPOLL; $($test),+
         );
         #[cfg(unix)]
-        selectors_core::instantiate_tests!(
+        selectors_conformance::instantiate_tests!(
             poll, [super], $crate::util::new_poll, $crate::util::Quirks::POLL; $($test),+
         );
-        selectors_core::instantiate_tests!(
+        selectors_conformance::instantiate_tests!(
             select, [super], $crate::util::new_select, $crate::util::Quirks::SELECT; $($test),+
         );
         #[cfg(all(target_os = "linux", selectors_libkqueue))]
-        selectors_core::instantiate_tests!(
+        selectors_conformance::instantiate_tests!(
             kqueue, [super], $crate::util::new_kqueue, $crate::util::Quirks::KQUEUE; $($test),+
         );
-        selectors_core::instantiate_tests!(
+        selectors_conformance::instantiate_tests!(
             default_selector, [super], $crate::util::new_default, $crate::util::DEFAULT; $($test),+
         );
-        selectors_core::instantiate_tests!(
+        selectors_conformance::instantiate_tests!(
             boxed_dyn, [super], $crate::util::new_boxed, $crate::util::DEFAULT; $($test),+
         );
     };

@@ -2,7 +2,7 @@
 //! the precision of short timeouts.
 //!
 //! The signal is SIGURG, with the counting handler of the conformance suite
-//! (`selectors_core::conformance::signals`: installed once per process,
+//! (`selectors_conformance::signals`: installed once per process,
 //! without `SA_RESTART`, counting per thread), so every signal that lands
 //! while a thread waits in the kernel interrupts the wait with `EINTR`.
 //! Each test targets its own thread with `pthread_kill`, so the tests of
@@ -27,9 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use selectors::{RawFd, Result, Selector, EVENT_READ};
-use selectors_core::conformance::AsRawFd;
+use selectors_conformance::AsRawFd;
 #[cfg(unix)]
-use selectors_core::conformance::{ready_fds, signals};
+use selectors_conformance::{ready_fds, signals};
 use util::Quirks;
 
 /// Selects per storm (`SELECTORS_SOAK` multiplies it).

@@ -18,7 +18,7 @@
 //! fn new_selector<F: selectors_core::FileObject, T>() -> selectors_core::Result<EpollSelector<F, T>> {
 //!     EpollSelector::new()
 //! }
-//! selectors_core::conformance_suite!(epoll, new_selector, test_fileno);
+//! selectors_conformance::conformance_suite!(epoll, new_selector, test_fileno);
 //! ```
 //!
 //! which generates `epoll::test_register`, `epoll::test_modify`, … (the
@@ -32,18 +32,18 @@ use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::{Error, Events, FileObject, RawFd, Result, Selector, EVENT_READ, EVENT_WRITE};
+use selectors_core::{Error, Events, FileObject, RawFd, Result, Selector, EVENT_READ, EVENT_WRITE};
 
 pub use platform::*;
 
 /// Instantiates the conformance suite as `mod $name`, with `$new` a generic
 /// constructor `fn<F: FileObject, T>() -> Result<impl Selector<F, T>>` and
 /// `$quirks` the backend's documented differences (a [`Quirks`]); trailing
-/// names add optional tests of [`conformance`](crate::conformance).
+/// names add optional tests of [`conformance`](crate).
 #[macro_export]
 macro_rules! conformance_suite {
     ($name:ident, $new:ident, $quirks:expr $(, $extra:ident)* $(,)?) => {
-        $crate::instantiate_tests!($name, [$crate::conformance], super::$new, $quirks;
+        $crate::instantiate_tests!($name, [$crate], super::$new, $quirks;
             test_register,
             test_register_bad_fd,
             // Winsock's select takes sockets only: a file is no file object.
@@ -103,8 +103,8 @@ macro_rules! conformance_suite {
 /// reliability tests for their own generic tests (`per_backend!`).
 ///
 /// ```text
-/// selectors_core::instantiate_tests!(
-///     epoll, [super], crate::util::new_epoll, selectors_core::conformance::Quirks::EPOLL;
+/// selectors_conformance::instantiate_tests!(
+///     epoll, [super], crate::util::new_epoll, selectors_conformance::Quirks::EPOLL;
 ///     bad_arguments
 /// );
 /// ```
@@ -117,7 +117,7 @@ macro_rules! instantiate_tests {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            const QUIRKS: $crate::conformance::Quirks = $quirks;
+            const QUIRKS: $crate::Quirks = $quirks;
             $crate::instantiate_tests!(@each [$($tests)+], $new; $($(#[$attr])* $test),*);
         }
     };
@@ -266,7 +266,7 @@ impl Quirks {
 mod platform {
     pub use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 
-    use crate::RawFd;
+    use selectors_core::RawFd;
 
     /// The connected stream sockets the tests use: a Unix socket pair.
     pub type Stream = std::os::unix::net::UnixStream;
@@ -303,7 +303,7 @@ mod platform {
     pub fn connect_nonblocking(addr: std::net::SocketAddrV4) -> std::io::Result<OwnedDescriptor> {
         use std::os::fd::FromRawFd;
 
-        use crate::backend::cvt;
+        use selectors_core::backend::cvt;
 
         // SAFETY: no pointer arguments; the result is checked.
         let fd = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) })?;
@@ -348,7 +348,7 @@ mod platform {
     use std::net::{Ipv4Addr, TcpListener, TcpStream};
     use std::os::windows::io::{AsRawSocket, FromRawSocket, IntoRawSocket};
 
-    use crate::RawFd;
+    use selectors_core::RawFd;
 
     /// The connected stream sockets the tests use: a TCP connection on the
     /// loopback (Windows has no socket pair).
@@ -439,7 +439,7 @@ mod platform {
 
     /// A non-blocking TCP socket with a connect to `addr` under way.
     pub fn connect_nonblocking(addr: std::net::SocketAddrV4) -> std::io::Result<OwnedDescriptor> {
-        use crate::backend::last_socket_error;
+        use selectors_core::backend::last_socket_error;
         use std::os::windows::io::FromRawSocket;
 
         // Winsock is started by the standard library's first socket.
@@ -500,7 +500,7 @@ pub fn socketpair() -> (Stream, Stream) {
 
 /// `true` if `fd` is an open descriptor.
 pub fn is_open(fd: RawFd) -> bool {
-    crate::sys::check_open(fd).is_ok()
+    selectors_core::backend::check_open(fd).is_ok()
 }
 
 /// `true` once the other end of `peer` (non-blocking, nothing sent to it)
@@ -772,7 +772,7 @@ pub fn test_unregister_after_fd_close_and_reuse<S: Selector<RawFd, ()>>(
     for (from, to) in [(c.as_raw_fd(), rfd), (d.as_raw_fd(), wfd)] {
         // SAFETY: both are open descriptors this test owns; dup2 replaces
         // `to`, which the socket `a`/`b` owns and which we forget below.
-        crate::sys::cvt(unsafe { libc::dup2(from, to) }).unwrap();
+        selectors_core::backend::cvt(unsafe { libc::dup2(from, to) }).unwrap();
     }
     sel.unregister(rfd).unwrap();
     sel.unregister(wfd).unwrap();
@@ -1364,7 +1364,8 @@ pub fn fd_budget() -> (usize, usize) {
     // SAFETY: `rlimit` is plain old data; getrlimit writes it.
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
     // SAFETY: valid resource and pointer.
-    crate::sys::cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }).unwrap();
+    selectors_core::backend::cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })
+        .unwrap();
     let open = std::fs::read_dir("/proc/self/fd")
         .or_else(|_| std::fs::read_dir("/dev/fd"))
         .map(|dir| dir.count())
@@ -1598,7 +1599,7 @@ pub fn test_waker_from_signal_handler<S: Selector<RawFd, ()>>(
     use std::sync::Once;
 
     /// The waker the handler calls; tests using it are serialised.
-    static TARGET: AtomicPtr<crate::Waker> = AtomicPtr::new(std::ptr::null_mut());
+    static TARGET: AtomicPtr<selectors_core::Waker> = AtomicPtr::new(std::ptr::null_mut());
     static SERIAL: Mutex<()> = Mutex::new(());
     static INSTALL: Once = Once::new();
 
@@ -1630,9 +1631,9 @@ pub fn test_waker_from_signal_handler<S: Selector<RawFd, ()>>(
     let (rd, _wr) = socketpair();
     sel.register(rd.as_raw_fd(), EVENT_READ, ()).unwrap();
     // Leaked on purpose: a signal handler may still hold it after the test.
-    let waker: &'static crate::Waker = Box::leak(Box::new(sel.waker().unwrap()));
+    let waker: &'static selectors_core::Waker = Box::leak(Box::new(sel.waker().unwrap()));
     TARGET.store(
-        waker as *const crate::Waker as *mut crate::Waker,
+        waker as *const selectors_core::Waker as *mut selectors_core::Waker,
         Ordering::Release,
     );
     let start = Instant::now();
@@ -1825,7 +1826,7 @@ pub fn test_fd_wrapper_and_try_register<S: Selector<Box<dyn FileObject>, u8>>(
     let mut sel = open(&new, quirks);
     let (a, a_peer) = socketpair();
     let afd = a.as_raw_fd();
-    let wrapped = crate::Fd(OwnedDescriptor::from(a));
+    let wrapped = selectors_core::Fd(OwnedDescriptor::from(a));
     assert!(wrapped.io_safe() && !afd.io_safe());
     assert_eq!(wrapped.fileno(), afd);
     sel.register(Box::new(wrapped), EVENT_READ, 1).unwrap();
@@ -1903,13 +1904,13 @@ pub struct Callback(CallbackFn);
 /// The function in a [`Callback`].
 pub type CallbackFn = fn(
     &mut dyn Selector<Sock, Callback>,
-    &mut crate::LentKey<Sock, Callback>,
+    &mut selectors_core::LentKey<Sock, Callback>,
     Events,
 ) -> io::Result<()>;
 
 fn accept(
     sel: &mut dyn Selector<Sock, Callback>,
-    key: &mut crate::LentKey<Sock, Callback>,
+    key: &mut selectors_core::LentKey<Sock, Callback>,
     _mask: Events,
 ) -> io::Result<()> {
     let Sock::Listener(listener) = key.fileobj_mut() else {
@@ -1923,7 +1924,7 @@ fn accept(
 
 fn read(
     _sel: &mut dyn Selector<Sock, Callback>,
-    key: &mut crate::LentKey<Sock, Callback>,
+    key: &mut selectors_core::LentKey<Sock, Callback>,
     _mask: Events,
 ) -> io::Result<()> {
     let Sock::Conn(conn) = key.fileobj_mut() else {

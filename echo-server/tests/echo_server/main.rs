@@ -13,12 +13,7 @@
 //! Every socket has a timeout, so a server bug fails a test instead of
 //! hanging it.
 
-#[allow(dead_code)] // what only the example's `main` uses
-#[path = "../examples/echo_server/server.rs"]
-mod server;
-
 #[cfg(any(target_os = "linux", windows))]
-#[path = "echo_server/operator.rs"]
 mod operator;
 
 use std::ffi::c_int;
@@ -32,7 +27,7 @@ use std::thread;
 use std::time::Duration;
 
 use selectors::FileObject;
-use server::{EchoServer, MAX_PENDING};
+use selectors_echo_server::server::{EchoServer, MAX_PENDING};
 
 /// The longest any one connect, read or write may take before a test fails.
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,7 +1,7 @@
 //! A TCP echo server: every byte a client sends comes back to it, in order.
 //!
 //! ```text
-//! cargo run --release --example echo_server -- [--threads N] [--max-buffered SIZE] [--stop-on-stdin-eof] [ADDR]
+//! cargo run --release -p selectors-echo-server -- [--threads N] [--max-buffered SIZE] [--stop-on-stdin-eof] [ADDR]
 //! ```
 //!
 //! It listens on `ADDR` (default `127.0.0.1:1234`; port 0 picks a free port,
@@ -29,8 +29,7 @@
 //! read buffer are reused, and a connection only has a buffer while its
 //! client is slower than its own sending.
 
-mod listen;
-mod server;
+use selectors_echo_server::{listen, server};
 
 use std::env;
 use std::ffi::OsString;

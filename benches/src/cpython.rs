@@ -7,7 +7,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use crate::workloads::{Clock, Plan, Workload};
 
-// This package is `selectors/benches/compare`; the script is beside it.
+// The script is at the package root, beside `src/`.
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../cpython_bench.py");
 
 /// The running script.
