@@ -18,7 +18,7 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use selectors::{BaseSelector, EpollSelector, Events, Selector};
+use selectors::{EpollSelector, Events, Selector, SelectorImpl};
 use selectors_core::backend::Poller;
 
 /// One implementation, as the workloads use it. Every handler is a `usize`
@@ -84,9 +84,9 @@ pub trait OpenSelector: Selector<Borrowed, usize> + Sized {
     fn open() -> io::Result<Self>;
 }
 
-impl<P: Poller> OpenSelector for BaseSelector<P, Borrowed, usize> {
+impl<P: Poller> OpenSelector for SelectorImpl<P, Borrowed, usize> {
     fn open() -> io::Result<Self> {
-        Ok(BaseSelector::new()?)
+        Ok(SelectorImpl::new()?)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 
-use selectors::{BaseSelector, Selector, EVENT_READ};
+use selectors::{Selector, SelectorImpl, EVENT_READ};
 use selectors_core::backend::Poller;
 use selectors_epoll::Epoll;
 use selectors_poll::Poll;
@@ -15,7 +15,7 @@ use crate::fixture::Fixture;
 /// Heap growth from registering every watched descriptor of `fx` in a
 /// selector that already exists, divided by their number.
 fn ours<P: Poller>(fx: &Fixture) -> io::Result<f64> {
-    let mut sel = BaseSelector::<P, RawFd, ()>::new()?;
+    let mut sel = SelectorImpl::<P, RawFd, ()>::new()?;
     let before = live_bytes();
     for &fd in &fx.watched {
         sel.register(fd, EVENT_READ, ())?;

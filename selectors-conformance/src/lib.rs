@@ -225,7 +225,7 @@ impl Quirks {
     };
 
     /// The quirks of the backend named `backend` (what [`Selector::backend`]
-    /// and `BaseSelector::BACKEND` say): for a selector whose backend the
+    /// and `SelectorImpl::BACKEND` say): for a selector whose backend the
     /// platform chooses, such as the facade's `DefaultSelector`.
     ///
     /// # Panics

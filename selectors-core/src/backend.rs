@@ -2,9 +2,9 @@
 //! not part of the user-facing API (users never name these).
 //!
 //! A backend crate implements [`Poller`] — its system calls and nothing else —
-//! and names its selector `BaseSelector<ItsPoller, F, T>`; every argument
+//! and names its selector `SelectorImpl<ItsPoller, F, T>`; every argument
 //! check, the key map, the masking of ready events, the PEP 475 retry policy
-//! and the [`Waker`](crate::Waker) are [`BaseSelector`]'s. What the system
+//! and the [`Waker`](crate::Waker) are [`SelectorImpl`]'s. What the system
 //! calls themselves share is here:
 //!
 //! - the FFI result checks: [`cvt`] (with [`IsMinusOne`]) and [`check_open`];
@@ -24,7 +24,7 @@ use std::io;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use crate::{BaseSelector, Events, RawFd};
+use crate::{Events, RawFd, SelectorImpl};
 
 #[cfg(windows)]
 pub use crate::sys::last_socket_error;
@@ -35,9 +35,9 @@ pub use crate::timeout::{to_timespec, to_timeval};
 pub use crate::waker::{wake_channel, WakeReceiver, WakeSignal, WakeSlot};
 
 /// The system calls of one backend: the contract between
-/// [`BaseSelector`] and a kernel interface.
+/// [`SelectorImpl`] and a kernel interface.
 ///
-/// [`BaseSelector`] validates every argument before calling in, and calls
+/// [`SelectorImpl`] validates every argument before calling in, and calls
 /// `register`/`modify`/`unregister` only in a consistent order: `register` for
 /// a descriptor not registered, `modify` and `unregister` for one that is
 /// (with the events it was registered with).
@@ -62,7 +62,7 @@ pub trait Poller: Send + Sync {
 
     /// `true` if [`wait`](Poller::wait) reports only registered descriptors,
     /// each with non-empty events already masked by the registered ones.
-    /// [`BaseSelector`] then skips its own masking pass (a map look-up per
+    /// [`SelectorImpl`] then skips its own masking pass (a map look-up per
     /// ready descriptor). poll(2) and select(2) backends can promise this
     /// cheaply, from the arrays they hand the kernel; epoll cannot (it
     /// reports hang-ups whatever was asked, and keeps a file its owner closed
@@ -72,7 +72,7 @@ pub trait Poller: Send + Sync {
     /// `true` if the kernel itself refuses a closed descriptor in
     /// [`register`](Poller::register) and [`modify`](Poller::modify) (epoll
     /// and kqueue fail with `EBADF`). Otherwise (poll(2), select(2),
-    /// /dev/poll take any number) [`BaseSelector`] checks with one
+    /// /dev/poll take any number) [`SelectorImpl`] checks with one
     /// `fcntl(F_GETFD)` first, unless the file object is I/O-safe
     /// ([`FileObject::io_safe`](crate::FileObject::io_safe)), so every
     /// backend refuses a closed descriptor the same way.
@@ -376,8 +376,8 @@ const _: () = {
     fn send_and_sync<S: Send + Sync>() {}
     #[allow(dead_code)]
     fn every_selector<P: Poller>() {
-        send_and_sync::<BaseSelector<P>>();
-        send_and_sync::<BaseSelector<P, std::net::TcpStream, Box<dyn Send + Sync>>>();
+        send_and_sync::<SelectorImpl<P>>();
+        send_and_sync::<SelectorImpl<P, std::net::TcpStream, Box<dyn Send + Sync>>>();
     }
 };
 

@@ -4,7 +4,7 @@
 //! This crate holds what every backend shares: the [`Selector`] trait, the
 //! [`SelectorKey`] and its [`SelectorMap`], the [`Events`] mask
 //! ([`EVENT_READ`], [`EVENT_WRITE`]), the [`Error`] type, the cross-thread
-//! [`Waker`], and [`BaseSelector`], the one implementation of the trait
+//! [`Waker`], and [`SelectorImpl`], the one implementation of the trait
 //! (with the PEP 475 retry policy), generic over a backend's system calls.
 //!
 //! Users normally depend on the facade (the `selectors-rs` package, whose
@@ -14,12 +14,12 @@
 //!
 //! [`selectors`]: https://docs.rs/selectors-rs
 
-mod base;
 mod error;
 mod events;
 mod key;
 mod map;
 mod selector;
+mod selector_impl;
 mod sys;
 mod timeout;
 mod waker;

@@ -1,4 +1,4 @@
-//! The `Selector` trait: Python's `BaseSelector`, made Rust.
+//! The `Selector` trait: Python's `SelectorImpl`, made Rust.
 
 use crate::RawFd;
 use std::fmt;
@@ -18,7 +18,7 @@ use crate::{
 #[derive(Debug)]
 pub struct Private(());
 
-/// High-level I/O multiplexing: Python's `selectors.BaseSelector`.
+/// High-level I/O multiplexing: Python's `selectors.SelectorImpl`.
 ///
 /// A selector watches file objects for readiness. Each registration is a
 /// [`SelectorKey`] holding the file object `F`, its descriptor, the events it

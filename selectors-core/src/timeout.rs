@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 ///
 /// Some kernels refuse larger `timeval`/`timespec` values (FreeBSD rejects
 /// more than 10^8 seconds with `EINVAL`); a longer timeout is served by
-/// several waits, which [`BaseSelector`](crate::BaseSelector) strings
+/// several waits, which [`SelectorImpl`](crate::SelectorImpl) strings
 /// together (PEP 475: a wait that ends early is resumed with the time left).
 pub const MAX_WAIT_SECS: u64 = 100_000_000;
 

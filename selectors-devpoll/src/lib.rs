@@ -159,13 +159,13 @@ mod poller {
     use std::time::Duration;
 
     use selectors_core::backend::{cvt, to_millis, EventBuffer, Poller, ReadyList, WakeSlot};
-    use selectors_core::{BaseSelector, Events};
+    use selectors_core::{Events, SelectorImpl};
 
     use crate::ffi::{Dvpoll, DP_ISPOLLED, DP_POLL};
 
     /// Python's `DevpollSelector`: a [`Selector`](crate::Selector) on
     /// `/dev/poll`, holding file objects `F` with data `T`.
-    pub type DevpollSelector<F = RawFd, T = ()> = BaseSelector<Devpoll, F, T>;
+    pub type DevpollSelector<F = RawFd, T = ()> = SelectorImpl<Devpoll, F, T>;
 
     /// The `/dev/poll` instance behind [`DevpollSelector`]: its [`Poller`].
     #[derive(Debug)]
@@ -210,7 +210,7 @@ mod poller {
 
         /// The events the driver has cached for `fd` (`DP_ISPOLLED`), or `None`
         /// if it does not watch `fd`. A backend-specific query, reached through
-        /// [`BaseSelector::poller`].
+        /// [`SelectorImpl::poller`].
         ///
         /// # Errors
         ///

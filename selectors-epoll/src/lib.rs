@@ -57,7 +57,7 @@ use selectors_core::backend::{
 
 /// Python's `EpollSelector`: a [`Selector`] on epoll, holding file objects
 /// `F` with data `T`.
-pub type EpollSelector<F = RawFd, T = ()> = BaseSelector<Epoll, F, T>;
+pub type EpollSelector<F = RawFd, T = ()> = SelectorImpl<Epoll, F, T>;
 
 /// The epoll instance behind [`EpollSelector`]: its [`Poller`].
 #[derive(Debug)]

@@ -174,7 +174,7 @@ mod poller {
     use selectors_core::backend::{
         add_wake_channel, to_timespec, EventBuffer, Poller, ReadyList, WakeSignal, WakeSlot,
     };
-    use selectors_core::{BaseSelector, Events};
+    use selectors_core::{Events, SelectorImpl};
 
     use crate::ffi::{
         self, Filter, Flags, Kevent, EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_DELETE, EV_EOF, EV_ERROR,
@@ -182,7 +182,7 @@ mod poller {
 
     /// Python's `KqueueSelector`: a [`Selector`](crate::Selector) on kqueue,
     /// holding file objects `F` with data `T`.
-    pub type KqueueSelector<F = RawFd, T = ()> = BaseSelector<Kqueue, F, T>;
+    pub type KqueueSelector<F = RawFd, T = ()> = SelectorImpl<Kqueue, F, T>;
 
     /// The kqueue behind [`KqueueSelector`]: its [`Poller`].
     pub struct Kqueue {

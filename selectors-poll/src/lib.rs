@@ -54,7 +54,7 @@ use selectors_core::backend::{
 
 /// Python's `PollSelector`: a [`Selector`] on `poll(2)`, holding file
 /// objects `F` with data `T`.
-pub type PollSelector<F = RawFd, T = ()> = BaseSelector<Poll, F, T>;
+pub type PollSelector<F = RawFd, T = ()> = SelectorImpl<Poll, F, T>;
 
 const NONE: u32 = u32::MAX;
 
@@ -107,7 +107,7 @@ impl Poller for Poll {
     }
 
     fn modify(&mut self, fd: RawFd, _old: Events, new: Events) -> io::Result<()> {
-        // `BaseSelector` modifies only what it registered; an unknown `fd`
+        // `SelectorImpl` modifies only what it registered; an unknown `fd`
         // would be its bug, refused rather than trusted.
         let position = self.position(fd).ok_or(io::ErrorKind::NotFound)?;
         self.fds[position].events = pollfd_interest(new);

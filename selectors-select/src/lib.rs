@@ -84,4 +84,4 @@ pub use windows::Select;
 
 /// Python's `SelectSelector`: a [`Selector`] on `select`, holding file
 /// objects `F` with data `T`.
-pub type SelectSelector<F = RawFd, T = ()> = BaseSelector<Select, F, T>;
+pub type SelectSelector<F = RawFd, T = ()> = SelectorImpl<Select, F, T>;

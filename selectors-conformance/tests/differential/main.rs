@@ -171,7 +171,7 @@ const FIXED_PROGRAMS: &[&str] = &[
     // Shutdowns in both directions, in both orders.
     "register 0 rw 0; register 1 rw 0; shutdown 0 rd; select; write 1 1; shutdown 1 rd; \
      select; read 1 1; write 0 4; read 1 8; shutdown 0 both; select_into",
-    // Once a bug, fixed in BaseSelector::waker: the wake-up channel took the
+    // Once a bug, fixed in SelectorImpl::waker: the wake-up channel took the
     // number of a registration closed without unregistering (shrunk from
     // "register 5 r 0; close 5; waker").
     "register 5 rw 0; close 5; waker; select; unregister e5; select; wake; select; select",

@@ -4,7 +4,7 @@
 //! masking of ready events) once in `_BaseSelectorImpl` and each backend adds
 //! its system calls. So do we: a backend crate implements [`Poller`] — the
 //! system calls and nothing else — and its selector is
-//! `BaseSelector<ItsPoller, F, T>`. Every backend therefore checks arguments
+//! `SelectorImpl<ItsPoller, F, T>`. Every backend therefore checks arguments
 //! in the same order, returns the same errors, keeps the same strong
 //! guarantee on failure and behaves the same after close, by construction.
 
@@ -26,11 +26,17 @@ use crate::{
 };
 
 /// A [`Selector`] over the kernel interface `P`; every backend's selector is
-/// one (`EpollSelector<F, T>` is `BaseSelector<Epoll, F, T>`).
+/// one (`EpollSelector<F, T>` is `SelectorImpl<Epoll, F, T>`).
+///
+/// The name is CPython's `_BaseSelectorImpl`, the class that holds the same
+/// bookkeeping there. Python's `selectors.BaseSelector`, the abstract class
+/// every selector derives from, is the [`Selector`] trait here; this type is
+/// its one concrete implementation, and code that should work with any
+/// selector takes `impl Selector<F, T>` rather than naming it.
 ///
 /// `F` is the file object type ([`RawFd`] by default) and `T` the user data
 /// (`()` by default).
-pub struct BaseSelector<P, F = RawFd, T = ()> {
+pub struct SelectorImpl<P, F = RawFd, T = ()> {
     poller: P,
     map: SelectorMap<F, T>,
     /// The ready list of the last [`Selector::select`], kept for its capacity.
@@ -45,7 +51,7 @@ pub struct BaseSelector<P, F = RawFd, T = ()> {
     _marker: PhantomData<fn(F) -> F>,
 }
 
-impl<P: Poller, F, T> BaseSelector<P, F, T> {
+impl<P: Poller, F, T> SelectorImpl<P, F, T> {
     /// The backend's name (as [`Selector::backend`] returns it), without an
     /// instance: `DefaultSelector::<RawFd, ()>::BACKEND`.
     pub const BACKEND: &'static str = P::NAME;
@@ -56,7 +62,7 @@ impl<P: Poller, F, T> BaseSelector<P, F, T> {
     ///
     /// The kernel's, when it cannot create the backend's object (`EMFILE`…).
     pub fn new() -> Result<Self> {
-        Ok(BaseSelector {
+        Ok(SelectorImpl {
             poller: P::new()?,
             map: SelectorMap::default(),
             ready: Vec::new(),
@@ -222,7 +228,7 @@ fn wait_into<P: Poller, F, T>(
     Ok(woken)
 }
 
-impl<P: Poller, F: FileObject, T> Selector<F, T> for BaseSelector<P, F, T> {
+impl<P: Poller, F: FileObject, T> Selector<F, T> for SelectorImpl<P, F, T> {
     fn try_register(
         &mut self,
         fileobj: F,
@@ -439,7 +445,7 @@ fn hold_closed_numbers<F, T>(map: &SelectorMap<F, T>) -> Vec<OwnedFd> {
     held
 }
 
-impl<P, F, T> Drop for BaseSelector<P, F, T> {
+impl<P, F, T> Drop for SelectorImpl<P, F, T> {
     fn drop(&mut self) {
         // Wakers outlive the selector: make them fail instead of signalling a
         // channel nobody reads.
@@ -450,7 +456,7 @@ impl<P, F, T> Drop for BaseSelector<P, F, T> {
 }
 
 #[cfg(unix)]
-impl<P: AsFd, F, T> AsFd for BaseSelector<P, F, T> {
+impl<P: AsFd, F, T> AsFd for SelectorImpl<P, F, T> {
     /// The kernel object's descriptor (Python's `fileno()`), for the backends
     /// that have one (epoll, kqueue, /dev/poll). It stays open until the
     /// selector is dropped, even after [`Selector::close`].
@@ -460,15 +466,15 @@ impl<P: AsFd, F, T> AsFd for BaseSelector<P, F, T> {
 }
 
 #[cfg(unix)]
-impl<P: AsFd, F, T> AsRawFd for BaseSelector<P, F, T> {
+impl<P: AsFd, F, T> AsRawFd for SelectorImpl<P, F, T> {
     fn as_raw_fd(&self) -> RawFd {
         self.poller.as_fd().as_raw_fd()
     }
 }
 
-impl<P: Poller, F, T> fmt::Debug for BaseSelector<P, F, T> {
+impl<P: Poller, F, T> fmt::Debug for SelectorImpl<P, F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BaseSelector")
+        f.debug_struct("SelectorImpl")
             .field("backend", &P::NAME)
             .field("registered", &self.map.len())
             .field("closed", &self.closed)
