@@ -25,7 +25,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{cargo, project_root, run};
+use crate::cmd::{cargo, project_root, run, target_dir};
 
 /// The library crates: (package, directory), in dependency order.
 const LIBRARIES: &[(&str, &str)] = &[
@@ -286,12 +286,4 @@ fn workspace_version() -> Result<String, String> {
         .find_map(|line| line.strip_prefix("version = "))
         .map(|v| v.trim().trim_matches('"').to_string())
         .ok_or_else(|| "no version in Cargo.toml's [workspace.package]".to_string())
-}
-
-/// The target directory cargo uses here (`CARGO_TARGET_DIR`, relative to the
-/// project root, or `target`).
-fn target_dir() -> PathBuf {
-    let target =
-        env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    project_root().join(target)
 }
