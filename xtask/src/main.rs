@@ -22,8 +22,9 @@ Tasks:
   ci        everything CI runs: fmt, clippy, tests, docs, msrv, publish dry run,
             cross-target checks, libkqueue, windows, sanitizers (this is what
             .ci/run runs)
-  msrv      check the libraries and the facade's examples with the workspace's
-            rust-version (installed if missing), for the host and for Windows
+  msrv      check the libraries, the facade's examples and the echo server with
+            the workspace's rust-version (installed if missing), for the host
+            and for Windows
   publish-dry-run
             `cargo publish --dry-run` of every library crate, in dependency
             order, then the facade's doctests run from its .crate

@@ -1,12 +1,17 @@
-//! `cargo xtask msrv`, also the msrv stage of `cargo xtask ci`: the
-//! libraries and the facade's examples build with the oldest Rust the
-//! workspace claims (`rust-version` in Cargo.toml), installed with rustup
-//! when missing. The examples compile the facade's dev-dependencies too:
-//! Cargo.lock holds versions of them that build with it. The benchmark
-//! package (whose peers make no such promise) and xtask are left out. The
-//! version the READMEs and the facade's docs state is checked too. A Unix
-//! host checks the Windows build as well (`x86_64-pc-windows-gnu`). Builds
-//! go to `target/msrv`.
+//! `cargo xtask msrv`, also the msrv stage of `cargo xtask ci`: the code
+//! users compile builds with the oldest Rust the workspace claims
+//! (`rust-version` in Cargo.toml), installed with rustup when missing.
+//!
+//! Checked (`cargo check --lib --bins --examples`): every library (the
+//! published ones, and the conformance suite the backends' tests compile),
+//! the facade's examples, and the echo server package, library and
+//! `echo_server` binary: the README's first command runs it, and its
+//! manifest claims the same `rust-version`. Cargo.lock holds versions of
+//! their dependencies that build with it. Left out: the benchmark package
+//! (whose peers, mio and polling, make no such promise), xtask, and the
+//! tests. The version the READMEs and the facade's docs state is checked
+//! too. A Unix host checks the Windows build as well
+//! (`x86_64-pc-windows-gnu`). Builds go to `target/msrv`.
 
 use std::fs;
 use std::process::Command;
@@ -61,6 +66,7 @@ pub fn main() -> Result<(), String> {
             "check",
             "--locked",
             "--lib",
+            "--bins",
             "--examples",
             "--workspace",
             "--exclude",
@@ -73,8 +79,9 @@ pub fn main() -> Result<(), String> {
         // The check above was the Windows one.
         return Ok(());
     }
-    // The Windows build too (select backend, facade, examples), with the
-    // old toolchain's own standard library for that target.
+    // The Windows build too (select backend, facade, examples, echo
+    // server), with the old toolchain's own standard library for that
+    // target.
     const WINDOWS: &str = "x86_64-pc-windows-gnu";
     run(Command::new("rustup").args(["target", "add", "--toolchain", &version, WINDOWS]))?;
     check.args(["--target", WINDOWS]);

@@ -8,9 +8,10 @@
 //! 2. `cargo publish --dry-run --workspace`: every library crate packaged
 //!    and built from its `.crate` in dependency order, the later ones
 //!    against the earlier ones' packages (multi-package publishing, Cargo
-//!    1.90 or later); the unpublished packages (`xtask`, `selectors-bench`)
-//!    are left out. `--allow-dirty`, so that it checks the working tree,
-//!    as the other stages do.
+//!    1.90 or later); the unpublished packages (`publish = false`: the
+//!    conformance suite, the echo server, the benchmark, xtask) are left
+//!    out. `--allow-dirty`, so that it checks the working tree, as the
+//!    other stages do.
 //! 3. The facade's `.crate` unpacked, with the other libraries' `.crate`s
 //!    beside it, into a directory of its own outside the workspace (as a
 //!    user's download would be), and its doctests run there, README

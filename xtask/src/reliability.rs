@@ -1,9 +1,10 @@
 //! `cargo xtask soak` and `cargo xtask sanitize`, and the reliability stages
 //! of `cargo xtask ci`.
 //!
-//! - `soak`: the property tests (`selectors/tests/differential/`) with 100
-//!   times their CI case count, in release mode, and the signal storm of
-//!   `selectors/tests/signals_and_time.rs` ten times longer.
+//! - `soak`: the differential property tests
+//!   (`selectors-conformance/tests/differential/`) with 100 times their CI
+//!   case count, in release mode, and the signal storm of
+//!   `selectors-conformance/tests/signals_and_time.rs` ten times longer.
 //! - `sanitize`: the whole workspace's tests under AddressSanitizer, with the
 //!   nightly toolchain and a sanitized standard library (`-Zbuild-std`).
 //!   `ci` runs it when a nightly toolchain is installed, and says SKIPPED
@@ -25,7 +26,7 @@ const SANITIZE_CASES: u64 = 200;
 /// LeakSanitizer suppressions: allocations leaked on purpose, each with its
 /// reason. Written to target/sanitize/ at run time.
 const LSAN_SUPPRESSIONS: &str = "\
-# conformance.rs: a signal handler may still reach the waker after the test
+# selectors-conformance: a signal handler may still reach the waker after the test
 # ends, so the test leaks it on purpose (`Box::leak`).
 leak:test_waker_from_signal_handler
 ";
@@ -91,7 +92,7 @@ pub fn soak(args: &[String]) -> Result<(), String> {
             "test",
             "--release",
             "--package",
-            "selectors-differential",
+            "selectors-conformance",
             "--test",
             "differential",
         ])
@@ -101,7 +102,7 @@ pub fn soak(args: &[String]) -> Result<(), String> {
             "test",
             "--release",
             "--package",
-            "selectors-rs",
+            "selectors-conformance",
             "--test",
             "signals_and_time",
             "signal_storm",

@@ -14,12 +14,13 @@
 //!    `WINEDLLOVERRIDES` is needed: Wine 8 has no bcryptprimitives.dll of
 //!    its own, so the one beside the executable is the only one.
 //! 3. `cargo test --no-run` for the target: the test executables, and the
-//!    examples as plain programs (the facade's tests start them from
-//!    `debug/examples`). The DLL is copied into every directory holding
-//!    them, where Wine's loader looks first, and into the `system32` of a
-//!    Wine prefix of our own (`target/x86_64-pc-windows-gnu/wine-prefix`,
-//!    so that `~/.wine` is left alone), for the doctests, which rustdoc
-//!    builds into temporary directories of their own.
+//!    facade's example and the `echo_server` binary as plain programs (the
+//!    tests start them, from `debug/examples` and `debug`). The DLL is
+//!    copied into every directory holding them, where Wine's loader looks
+//!    first, and into the `system32` of a Wine prefix of our own
+//!    (`target/x86_64-pc-windows-gnu/wine-prefix`, so that `~/.wine` is
+//!    left alone), for the doctests, which rustdoc builds into temporary
+//!    directories of their own.
 //! 4. `cargo test`, run by `wine` (cargo's runner for the target) in that
 //!    prefix: unit, integration and doc tests. A last line counts the tests
 //!    that passed.
