@@ -1,13 +1,13 @@
 //! `cargo xtask bench`: the side-by-side benchmark.
 //!
-//! Builds `benches/` (the unpublished `selectors-bench`
-//! package) in release (the `bench` profile) and runs it; the peers (mio,
-//! polling) are dependencies of that package only, and the CPython side is
-//! a stdlib-only script it drives.
+//! Builds `benches/` (the unpublished `selectors-bench` package) in release
+//! (the `bench` profile) and runs it; the peers (mio, polling) are
+//! dependencies of that package only, and the CPython side is a stdlib-only
+//! script it drives.
 
 use std::process::Command;
 
-use crate::{cargo, run, target_dir};
+use crate::cmd::{apt_get_install, cargo, is_root, run, stdout, target_dir};
 
 const HELP: &str = "\
 cargo xtask bench [--quick] [--json FILE] [--plot FILE.svg] [-- BENCH-ARGS...]
@@ -16,9 +16,9 @@ Runs every workload (pingpong, chain, idle, many_ready, churn) on every
 implementation (default, epoll, dyn, poll, select, raw-epoll, raw-poll,
 raw-select, mio, polling, cpython), interleaved over several rounds, and
 prints medians, ratios and the performance goals. Then the echo workload:
-the echo_server example (built here in release) as a child process against
-the same server on raw epoll and on mio, for 1, 64 and 1000 clients
-(`-- --only echo` runs it alone).
+the echo server (`selectors-echo-server`, built here in release) as a child
+process against the same server on raw epoll and on mio, for 1, 64 and 1000
+clients (`-- --only echo` runs it alone).
 
   --quick          under two minutes on 2 cores (fewer rounds and sizes)
   --json FILE      the medians as [{\"workload\", \"n\", \"impl\", \"ns_per_op\"}, ...]
@@ -68,27 +68,13 @@ pub fn main(args: &[String]) -> Result<(), String> {
 /// CPython is optional, but a fresh Debian-like machine gets it if it can.
 fn ensure_python() {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let found = Command::new(&python)
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if found {
+    if stdout(Command::new(&python).arg("--version")).is_ok() {
         return;
     }
-    let has_apt = Command::new("apt-get")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
-    if python == "python3" && has_apt && is_root {
+    let has_apt = stdout(Command::new("apt-get").arg("--version")).is_ok();
+    if python == "python3" && has_apt && is_root() {
         println!("xtask bench: python3 not found, installing it for the CPython comparison");
-        let installed = run(Command::new("apt-get").args(["install", "-y", "python3"])).is_ok()
-            || (run(Command::new("apt-get").arg("update")).is_ok()
-                && run(Command::new("apt-get").args(["install", "-y", "python3"])).is_ok());
-        if installed {
+        if apt_get_install(&["python3"]).is_ok() {
             return;
         }
     }

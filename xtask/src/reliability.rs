@@ -1,18 +1,20 @@
 //! `cargo xtask soak` and `cargo xtask sanitize`, and the reliability stages
 //! of `cargo xtask ci`.
 //!
-//! - `soak`: the property tests (`selectors/tests/differential/`) with 100
-//!   times their CI case count, in release mode, and the signal storm of
-//!   `selectors/tests/signals_and_time.rs` ten times longer.
+//! - `soak`: the differential property tests
+//!   (`selectors-conformance/tests/differential/`) with 100 times their CI
+//!   case count, in release mode, and the signal storm of
+//!   `selectors-conformance/tests/signals_and_time.rs` ten times longer.
 //! - `sanitize`: the whole workspace's tests under AddressSanitizer, with the
 //!   nightly toolchain and a sanitized standard library (`-Zbuild-std`).
 //!   `ci` runs it when a nightly toolchain is installed, and says SKIPPED
 //!   otherwise, and on Windows.
 
 use std::env;
+use std::fs;
 use std::process::Command;
 
-use crate::{cargo, project_root, run};
+use crate::cmd::{cargo, project_root, run, stdout, target_dir};
 
 /// Programs per backend in `cargo test` (the tests' own default).
 const CI_CASES: u64 = 2_000;
@@ -24,7 +26,7 @@ const SANITIZE_CASES: u64 = 200;
 /// LeakSanitizer suppressions: allocations leaked on purpose, each with its
 /// reason. Written to target/sanitize/ at run time.
 const LSAN_SUPPRESSIONS: &str = "\
-# conformance.rs: a signal handler may still reach the waker after the test
+# selectors-conformance: a signal handler may still reach the waker after the test
 # ends, so the test leaks it on purpose (`Box::leak`).
 leak:test_waker_from_signal_handler
 ";
@@ -90,7 +92,7 @@ pub fn soak(args: &[String]) -> Result<(), String> {
             "test",
             "--release",
             "--package",
-            "selectors-differential",
+            "selectors-conformance",
             "--test",
             "differential",
         ])
@@ -100,7 +102,7 @@ pub fn soak(args: &[String]) -> Result<(), String> {
             "test",
             "--release",
             "--package",
-            "selectors-rs",
+            "selectors-conformance",
             "--test",
             "signals_and_time",
             "signal_storm",
@@ -136,11 +138,11 @@ pub fn sanitize(args: &[String]) -> Result<(), String> {
         ));
     }
     ensure_rust_src()?;
-    let target_dir = project_root().join("target").join("sanitize");
-    std::fs::create_dir_all(&target_dir)
+    let target_dir = target_dir().join("sanitize");
+    fs::create_dir_all(&target_dir)
         .map_err(|e| format!("creating {}: {e}", target_dir.display()))?;
     let suppressions = target_dir.join("lsan-suppressions.txt");
-    std::fs::write(&suppressions, LSAN_SUPPRESSIONS)
+    fs::write(&suppressions, LSAN_SUPPRESSIONS)
         .map_err(|e| format!("writing {}: {e}", suppressions.display()))?;
     let flags = "-Zsanitizer=address";
     let mut test = rustup();
@@ -188,26 +190,18 @@ fn rustup() -> Command {
     Command::new("rustup")
 }
 
-/// Standard output of `cmd` if it ran and succeeded.
-fn output(cmd: &mut Command) -> Option<String> {
-    let out = cmd.output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// Why the nightly toolchain cannot be used, or `None` if it can.
 fn nightly_missing() -> Option<String> {
     if env::var_os("SELECTORS_SKIP_SANITIZE").is_some() {
         return Some("SELECTORS_SKIP_SANITIZE is set".into());
     }
-    if output(rustup().arg("--version")).is_none() {
+    if stdout(rustup().arg("--version")).is_err() {
         return Some("rustup is not installed".into());
     }
-    let version = output(rustup().args(["run", "nightly", "rustc", "--version"]));
+    let version = stdout(rustup().args(["run", "nightly", "rustc", "--version"]));
     match version {
-        Some(_) => None,
-        None => Some("no nightly toolchain: `rustup toolchain install nightly`".into()),
+        Ok(_) => None,
+        Err(_) => Some("no nightly toolchain: `rustup toolchain install nightly`".into()),
     }
 }
 
@@ -215,8 +209,8 @@ fn nightly_missing() -> Option<String> {
 /// `-Zbuild-std` compiles) if it is missing.
 fn ensure_rust_src() -> Result<(), String> {
     let installed =
-        output(rustup().args(["component", "list", "--installed", "--toolchain", "nightly"]))
-            .is_some_and(|list| list.lines().any(|l| l.starts_with("rust-src")));
+        stdout(rustup().args(["component", "list", "--installed", "--toolchain", "nightly"]))
+            .is_ok_and(|list| list.lines().any(|l| l.starts_with("rust-src")));
     if installed {
         return Ok(());
     }
@@ -226,8 +220,7 @@ fn ensure_rust_src() -> Result<(), String> {
 
 /// The host's target triple, from `rustc -vV`.
 fn host_target() -> Result<String, String> {
-    let info =
-        output(rustup().args(["run", "nightly", "rustc", "-vV"])).ok_or("`rustc -vV` failed")?;
+    let info = stdout(rustup().args(["run", "nightly", "rustc", "-vV"]))?;
     info.lines()
         .find_map(|line| line.strip_prefix("host: "))
         .map(str::to_owned)

@@ -14,12 +14,13 @@
 //!    `WINEDLLOVERRIDES` is needed: Wine 8 has no bcryptprimitives.dll of
 //!    its own, so the one beside the executable is the only one.
 //! 3. `cargo test --no-run` for the target: the test executables, and the
-//!    examples as plain programs (the facade's tests start them from
-//!    `debug/examples`). The DLL is copied into every directory holding
-//!    them, where Wine's loader looks first, and into the `system32` of a
-//!    Wine prefix of our own (`target/x86_64-pc-windows-gnu/wine-prefix`,
-//!    so that `~/.wine` is left alone), for the doctests, which rustdoc
-//!    builds into temporary directories of their own.
+//!    facade's example and the `echo_server` binary as plain programs (the
+//!    tests start them, from `debug/examples` and `debug`). The DLL is
+//!    copied into every directory holding them, where Wine's loader looks
+//!    first, and into the `system32` of a Wine prefix of our own
+//!    (`target/x86_64-pc-windows-gnu/wine-prefix`, so that `~/.wine` is
+//!    left alone), for the doctests, which rustdoc builds into temporary
+//!    directories of their own.
 //! 4. `cargo test`, run by `wine` (cargo's runner for the target) in that
 //!    prefix: unit, integration and doc tests. A last line counts the tests
 //!    that passed.
@@ -28,11 +29,12 @@
 //! already, and other Unix hosts test their own backend.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::{cargo, project_root, run, shown};
+use crate::cmd::{
+    apt_get_install, cargo, is_root, project_root, quiet, run, stdout, target_dir, tee,
+};
 
 /// The packages whose tests run under Wine.
 const PACKAGES: &[&str] = &[
@@ -56,16 +58,8 @@ const APT_PACKAGES: &[&str] = &["wine", "wine64", "gcc-mingw-w64-x86-64"];
 const SHIM_DLL: &str = "bcryptprimitives.dll";
 const SHIM_SOURCE: &str = "xtask/windows/bcryptprimitives.c";
 
-/// `cargo xtask windows`.
-pub fn main(args: &[String]) -> Result<(), String> {
-    if let Some(arg) = args.first() {
-        return Err(format!("`windows` takes no arguments, got `{arg}`"));
-    }
-    ci_stage()
-}
-
-/// The windows stage: the workspace's [`PACKAGES`] under Wine, or a
-/// `SKIPPED` line saying why not.
+/// `cargo xtask windows`, and the windows stage of `ci`: the workspace's
+/// [`PACKAGES`] under Wine, or a `SKIPPED` line saying why not.
 pub fn ci_stage() -> Result<(), String> {
     println!(
         "\n==> windows: the {TARGET} tests of {}, under Wine",
@@ -76,7 +70,7 @@ pub fn ci_stage() -> Result<(), String> {
         return Ok(());
     }
     let manifest = project_root().join("Cargo.toml");
-    test_under_wine(&manifest, PACKAGES, &crate::target_dir())
+    test_under_wine(&manifest, PACKAGES, &target_dir())
 }
 
 /// Whether this host can run the stage: a Linux host with the tools, which
@@ -104,14 +98,7 @@ fn host_ready() -> Result<(), String> {
         "windows: {missing} not found: installing {}",
         APT_PACKAGES.join(" ")
     );
-    let apt_get = |args: &[&str]| {
-        let mut cmd = Command::new("apt-get");
-        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
-        run(&mut cmd)
-    };
-    let install = || apt_get(&[&["install", "-y"], APT_PACKAGES].concat());
-    // A failed install is most often a stale package list.
-    let installed = install().or_else(|_| apt_get(&["update"]).and_then(|()| install()));
+    let installed = apt_get_install(APT_PACKAGES);
     match (installed, missing_tools()) {
         (_, still) if still.is_empty() => Ok(()),
         (Err(why), still) => Err(format!("{} not found: {why}", still.join(" and "))),
@@ -127,12 +114,8 @@ fn host_ready() -> Result<(), String> {
 fn missing_tools() -> Vec<&'static str> {
     [MINGW_GCC, "wine"]
         .into_iter()
-        .filter(|tool| stdout_of(Command::new(tool).arg("--version")).is_none())
+        .filter(|tool| stdout(Command::new(tool).arg("--version")).is_err())
         .collect()
-}
-
-fn is_root() -> bool {
-    stdout_of(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0")
 }
 
 /// Builds the tests of `packages` (of the workspace or package at
@@ -157,18 +140,7 @@ fn test_under_wine(manifest: &Path, packages: &[&str], target_dir: &Path) -> Res
     if !prefix.join("system.reg").exists() {
         let mut wineboot = Command::new("wine");
         with_wine(&mut wineboot);
-        wineboot.args(["wineboot", "--init"]);
-        let shown = shown(&wineboot);
-        let out = wineboot
-            .output()
-            .map_err(|e| format!("could not start `{shown}`: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "`{shown}` failed ({}):\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+        quiet(wineboot.args(["wineboot", "--init"]))?;
         println!("windows: made the Wine prefix {}", prefix.display());
     }
     let system32 = prefix.join("drive_c/windows/system32");
@@ -203,8 +175,8 @@ fn test_under_wine(manifest: &Path, packages: &[&str], target_dir: &Path) -> Res
                 .map_err(|e| format!("copying {SHIM_DLL} to {}: {e}", to.display()))?;
         }
     }
-    let (result, totals) = run_tee(&mut cargo_test());
-    match result {
+    let mut totals = Totals::default();
+    match tee(&mut cargo_test(), |line| totals.add(line)) {
         Ok(()) => {
             println!(
                 "windows: {} tests passed under Wine ({} ignored)",
@@ -224,8 +196,8 @@ fn test_under_wine(manifest: &Path, packages: &[&str], target_dir: &Path) -> Res
 
 /// Adds [`TARGET`] with rustup if it is not installed.
 fn add_target() -> Result<(), String> {
-    let installed = stdout_of(Command::new("rustup").args(["target", "list", "--installed"]))
-        .ok_or("windows: rustup is needed to add the target")?;
+    let installed = stdout(Command::new("rustup").args(["target", "list", "--installed"]))
+        .map_err(|e| format!("windows: rustup is needed to add the target: {e}"))?;
     if installed.lines().any(|line| line.trim() == TARGET) {
         return Ok(());
     }
@@ -274,42 +246,6 @@ impl Totals {
             }
         }
     }
-}
-
-/// Like [`run`], but with the standard output echoed as it comes and its
-/// `test result:` lines summed.
-fn run_tee(cmd: &mut Command) -> (Result<(), String>, Totals) {
-    let mut totals = Totals::default();
-    let shown = shown(cmd);
-    println!("\n==> {shown}");
-    let mut child = match cmd.stdout(Stdio::piped()).spawn() {
-        Ok(child) => child,
-        Err(e) => return (Err(format!("could not start `{shown}`: {e}")), totals),
-    };
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout is piped"));
-    let mut stdout = std::io::stdout();
-    let mut line = Vec::new();
-    // Bytes as they come (test output need not be UTF-8), line by line.
-    while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-        let _ = stdout.write_all(&line);
-        let _ = stdout.flush();
-        totals.add(&String::from_utf8_lossy(&line));
-        line.clear();
-    }
-    let result = match child.wait() {
-        Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(format!("`{shown}` failed ({status})")),
-        Err(e) => Err(format!("waiting for `{shown}`: {e}")),
-    };
-    (result, totals)
-}
-
-/// Standard output of `cmd`, if it ran and succeeded.
-fn stdout_of(cmd: &mut Command) -> Option<String> {
-    let out = cmd.stderr(Stdio::null()).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]
