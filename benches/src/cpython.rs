@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use crate::workloads::{Clock, Plan, Workload};
 
 // The script is at the package root, beside `src/`.
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../cpython_bench.py");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/cpython_bench.py");
 
 /// The running script.
 pub struct Cpython {

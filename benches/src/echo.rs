@@ -1,10 +1,11 @@
 //! The `echo` workload: round trips through a real echo server process.
 //!
 //! Three servers, each a child process serving one thread: `ours`, the
-//! example binary (`examples/echo_server`, built in release by `cargo xtask
-//! bench` and passed with `--echo-bin`), and the same server logic on raw
-//! epoll and on mio ([`crate::echo_servers`], this binary re-executed with a
-//! hidden argument). The clients are this process's main thread: `c`
+//! `echo_server` binary of `selectors-echo-server` (built in release by
+//! `cargo xtask bench` and passed with `--echo-bin`), and the same server
+//! on raw epoll and on mio, with its buffering rules
+//! ([`crate::echo_servers`], this binary re-executed with a hidden
+//! argument). The clients are this process's main thread: `c`
 //! connections per server (opened once per size and kept), each with one
 //! message of `m` bytes in flight at a time, driven by one level-triggered
 //! raw epoll; a round trip ends when the whole message is back.
@@ -116,7 +117,7 @@ impl Cell {
     }
 }
 
-/// Runs the workload against `ours` (the example binary) and the peers.
+/// Runs the workload against `ours` (the `echo_server` binary) and the peers.
 ///
 /// # Errors
 ///
@@ -198,7 +199,7 @@ struct Server {
 }
 
 impl Server {
-    /// Starts `name`: the example binary `ours` on a free port, or this
+    /// Starts `name`: the `echo_server` binary `ours` on a free port, or this
     /// binary as a peer server.
     fn start(name: &'static str, ours: &Path, cpu: Option<usize>) -> io::Result<Server> {
         let mut command = if name == "ours" {
@@ -263,7 +264,7 @@ impl Server {
         }
         if !status.success() || !rest.contains("stopped: served") {
             return Err(io::Error::other(format!(
-                "the example did not stop cleanly ({status}): {rest:?}"
+                "our echo server did not stop cleanly ({status}): {rest:?}"
             )));
         }
         Ok(())

@@ -1,27 +1,22 @@
-//! The peers of the echo example in the `echo` workload: the same server
+//! The peers of our echo server in the `echo` workload: the same server
 //! written on raw epoll and on mio, run as child processes of this bench
 //! binary (`compare --echo-server raw-epoll|mio [--max-buffered BYTES]`).
 //!
-//! Same logic as `examples/echo_server/server.rs`, one thread: a 64 KiB read
-//! buffer shared by all connections, the echo written straight back from it
-//! and only what the socket does not take kept, in a per-connection
-//! `VecDeque` of at most 1 MiB that is freed once written out; all
+//! One thread each, as the workload runs ours, and our server's own
+//! buffering rules ([`selectors_echo_server::buffer`]), so that the three do
+//! the same work: a 64 KiB read buffer shared by all connections, the echo
+//! written straight back from it and only what the socket does not take
+//! kept, at most 1 MiB per connection and freed once written out; all
 //! connections together hold at most the budget (64 MiB by default), and a
 //! connection that may not read and has nothing to write waits, unwatched,
-//! for room. `TCP_NODELAY` on every client. They print the example's first
+//! for room. `TCP_NODELAY` on every client. They print our server's first
 //! line (`echo server listening on ADDR (…)`) and run until killed.
 
-use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// Per connection, as the example's `MAX_PENDING`.
-const MAX_PENDING: usize = 1 << 20;
-/// As the example's `READ_SIZE`.
-const READ_SIZE: usize = 64 * 1024;
-/// As the example's default `--max-buffered`.
-const DEFAULT_MAX_BUFFERED: usize = 64 << 20;
+use selectors_echo_server::buffer::{Budget, Connection, Outcome, DEFAULT_MAX_BUFFERED, READ_SIZE};
 
 /// `--echo-server NAME [--max-buffered BYTES]`: runs that server on a free
 /// port of 127.0.0.1 until killed; `None` if the arguments are not that.
@@ -54,117 +49,24 @@ fn serve(name: &str, max_buffered: usize) -> io::Result<()> {
         "echo server listening on {} (backend: {backend})",
         listener.local_addr()?
     );
-    let budget = Budget {
-        held: 0,
-        max: max_buffered.max(1),
-    };
+    let budget = Budget::new(max_buffered);
     match name {
         "raw-epoll" => RawEpoll::new(listener, budget)?.run(),
         _ => MioServer::new(listener, budget)?.run(),
     }
 }
 
-/// Bytes held by all connections, against the maximum.
-struct Budget {
-    held: usize,
-    max: usize,
-}
-
-impl Budget {
-    fn room(&self) -> usize {
-        self.max - self.held
-    }
-
-    /// Parked connections come back once a full read fits.
-    fn may_resume(&self) -> bool {
-        self.room() >= READ_SIZE.min(self.max)
-    }
-}
-
-/// One client's state, as the example's `Connection`.
+/// One client: its socket and what the shared rules keep for it.
 struct Conn {
     stream: TcpStream,
-    pending: VecDeque<u8>,
-    eof: bool,
+    buffer: Connection,
 }
 
 impl Conn {
     fn new(stream: TcpStream) -> Conn {
         Conn {
             stream,
-            pending: VecDeque::new(),
-            eof: false,
-        }
-    }
-
-    fn room(&self, budget: &Budget) -> usize {
-        (MAX_PENDING - self.pending.len()).min(budget.room())
-    }
-
-    /// One read of at most what may be buffered; the echo straight back
-    /// when nothing is pending. `Ok(false)`: it would block.
-    fn fill(&mut self, buf: &mut [u8], budget: &mut Budget) -> io::Result<bool> {
-        let len = self.room(budget).min(buf.len());
-        if len == 0 {
-            return Ok(true);
-        }
-        let n = match retry(|| (&self.stream).read(&mut buf[..len]))? {
-            Some(0) => {
-                self.eof = true;
-                return Ok(true);
-            }
-            Some(n) => n,
-            None => return Ok(false),
-        };
-        let mut read = &buf[..n];
-        if self.pending.is_empty() {
-            let written = retry(|| (&self.stream).write(read))?.unwrap_or(0);
-            read = &read[written..];
-        }
-        self.pending.extend(read);
-        budget.held += read.len();
-        Ok(true)
-    }
-
-    /// One vectored write of what is pending; frees the buffer once empty.
-    /// `Ok(false)`: it would block.
-    fn flush(&mut self, budget: &mut Budget) -> io::Result<bool> {
-        if self.pending.is_empty() {
-            return Ok(true);
-        }
-        let (front, back) = self.pending.as_slices();
-        let bufs = [IoSlice::new(front), IoSlice::new(back)];
-        match retry(|| (&self.stream).write_vectored(&bufs))? {
-            Some(written) => {
-                self.pending.drain(..written);
-                budget.held -= written;
-                if self.pending.is_empty() {
-                    self.pending = VecDeque::new();
-                }
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-
-    /// Half-closes once everything is written after end-of-file; `true`
-    /// when the connection is done.
-    fn finish(&self) -> io::Result<bool> {
-        if self.eof && self.pending.is_empty() {
-            self.stream.shutdown(Shutdown::Write)?;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-}
-
-fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<Option<T>> {
-    loop {
-        match call() {
-            Ok(value) => return Ok(Some(value)),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
+            buffer: Connection::default(),
         }
     }
 }
@@ -181,7 +83,7 @@ fn accept_all(listener: &TcpListener, out: &mut Vec<TcpStream>) {
 }
 
 // ---------------------------------------------------------------------------
-// raw epoll, level-triggered, as the example's selector does it
+// raw epoll, level-triggered, as our server's selector does it
 
 struct RawEpoll {
     epfd: OwnedFd,
@@ -275,7 +177,7 @@ impl RawEpoll {
                 }
                 self.on_ready(fd, event.events)?;
             }
-            if !self.parked.is_empty() && self.budget.may_resume() {
+            if !self.parked.is_empty() && self.budget.has_room_for_a_read() {
                 for conn in std::mem::take(&mut self.parked) {
                     self.add(conn, libc::EPOLLIN as u32)?;
                 }
@@ -294,20 +196,21 @@ impl RawEpoll {
             bits & !(libc::EPOLLOUT as u32) != 0 && registered & libc::EPOLLIN as u32 != 0;
         let writable =
             bits & !(libc::EPOLLIN as u32) != 0 && registered & libc::EPOLLOUT as u32 != 0;
+        let Conn { stream, buffer } = conn;
         let result = (|| {
             if writable {
-                conn.flush(&mut self.budget)?;
+                buffer.flush(stream, &mut self.budget)?;
             }
             if readable {
-                conn.fill(&mut self.buf, &mut self.budget)?;
+                buffer.fill(stream, &mut self.buf, &mut self.budget)?;
             }
-            conn.finish()
+            buffer.finish(stream)
         })();
         let mut events = 0;
-        if !conn.eof && conn.room(&self.budget) > 0 {
+        if buffer.wants_read(&self.budget) {
             events |= libc::EPOLLIN as u32;
         }
-        if !conn.pending.is_empty() {
+        if buffer.wants_write() {
             events |= libc::EPOLLOUT as u32;
         }
         match result {
@@ -325,7 +228,7 @@ impl RawEpoll {
             }
             Ok(true) | Err(_) => {
                 let conn = self.remove(fd)?;
-                self.budget.held -= conn.pending.len();
+                conn.buffer.release(&mut self.budget);
             }
         }
         Ok(())
@@ -383,7 +286,7 @@ impl MioServer {
                     self.drive(event.token().0)?;
                 }
             }
-            if !self.paused.is_empty() && self.budget.may_resume() {
+            if !self.paused.is_empty() && self.budget.has_room_for_a_read() {
                 for token in std::mem::take(&mut self.paused) {
                     self.drive(token)?;
                 }
@@ -408,10 +311,9 @@ impl MioServer {
                 mio::Token(token),
                 mio::Interest::READABLE | mio::Interest::WRITABLE,
             )?;
-            // SAFETY: the descriptor moves from mio's stream to std's, which
-            // owns it from here; mio's registration is by descriptor.
-            let std_stream = unsafe { TcpStream::from_raw_fd(into_raw(stream)) };
-            let conn = Conn::new(std_stream);
+            // The descriptor moves to std's stream, which owns it from
+            // here; mio's registration is by descriptor.
+            let conn = Conn::new(TcpStream::from(stream));
             if token == self.conns.len() {
                 self.conns.push(Some(conn));
             } else {
@@ -427,35 +329,33 @@ impl MioServer {
         let Some(Some(conn)) = self.conns.get_mut(token) else {
             return Ok(());
         };
+        let Conn { stream, buffer } = conn;
         let paused = &mut self.paused;
         let result = (|| -> io::Result<bool> {
             loop {
                 // Write until empty or the socket is full.
-                let mut write_blocked = false;
-                while !conn.pending.is_empty() {
-                    if !conn.flush(&mut self.budget)? {
-                        write_blocked = true;
+                while buffer.wants_write() {
+                    if buffer.flush(stream, &mut self.budget)? == Outcome::WouldBlock {
                         break;
                     }
                 }
-                if conn.eof {
-                    // Done once all is written; else the writable edge
-                    // comes back here.
-                    return if write_blocked {
-                        Ok(false)
-                    } else {
-                        conn.finish()
-                    };
+                // Done once all is written after end-of-file; else the
+                // writable edge comes back here.
+                if buffer.finish(stream)? {
+                    return Ok(true);
                 }
-                if conn.room(&self.budget) == 0 {
+                if buffer.eof() {
+                    return Ok(false);
+                }
+                if !buffer.wants_read(&self.budget) {
                     // Its own buffer full: the writable edge comes back.
                     // The budget spent: it waits for room.
-                    if conn.pending.len() < MAX_PENDING && !paused.contains(&token) {
+                    if !buffer.is_full() && !paused.contains(&token) {
                         paused.push(token);
                     }
                     return Ok(false);
                 }
-                if !conn.fill(&mut self.buf, &mut self.budget)? {
+                if buffer.fill(stream, &mut self.buf, &mut self.budget)? == Outcome::WouldBlock {
                     // Read until it would block: the readable edge comes back.
                     return Ok(false);
                 }
@@ -464,20 +364,15 @@ impl MioServer {
         match result {
             Ok(false) => Ok(()),
             Ok(true) | Err(_) => {
-                if let Some(conn) = self.conns[token].take() {
-                    self.budget.held -= conn.pending.len();
+                if let Some(Conn { stream, buffer }) = self.conns[token].take() {
+                    buffer.release(&mut self.budget);
                     // mio 1.x deregisters a closed descriptor by itself
                     // (epoll forgets it on close).
-                    drop(conn);
+                    drop(stream);
                     self.free.push(token);
                 }
                 Ok(())
             }
         }
     }
-}
-
-fn into_raw(stream: mio::net::TcpStream) -> RawFd {
-    use std::os::fd::IntoRawFd;
-    stream.into_raw_fd()
 }

@@ -1,6 +1,8 @@
 //! `cargo xtask bench`: our selectors side by side with the raw syscalls,
 //! mio, polling and CPython, on five workloads (pingpong, chain, idle,
-//! many_ready, churn).
+//! many_ready, churn); then the echo workload, our echo server
+//! (`selectors-echo-server`) against the same server on raw epoll and on
+//! mio.
 //!
 //! Each (workload, n) gets its own descriptors; then, for several rounds,
 //! every implementation takes one sample in turn (the order rotates each
@@ -11,7 +13,13 @@
 //! ```text
 //! cargo bench -p selectors-bench --bench compare -- [--quick] [--json FILE] [--plot FILE.svg]
 //!                                                  [--only WORKLOAD[,WORKLOAD…]] [--rounds N]
+//!                                                  [--echo-bin PATH]
 //! ```
+//!
+//! The echo workload needs `--echo-bin`: the `echo_server` binary, built by
+//! `cargo build --release -p selectors-echo-server` (its path absolute, or
+//! relative to `benches/`, where cargo runs the bench: so
+//! `../target/release/echo_server`). `cargo xtask bench` builds and passes it.
 //!
 //! Linux only: it sets epoll, mio and polling side by side (on other
 //! systems it compiles to a stub that says so).

@@ -110,7 +110,7 @@ struct Options {
     clock: Clock,
     settle: Duration,
     profile: Option<(String, String, usize, u64)>,
-    /// The echo server example's binary, for the `echo` workload.
+    /// The echo server's binary (`echo_server`), for the `echo` workload.
     echo_bin: Option<String>,
     /// No argument at all: `cargo test --all-targets` runs bench binaries
     /// that way, so do every workload once, small and fast, as a test.
@@ -140,9 +140,11 @@ compare [--quick] [--json FILE] [--plot FILE.svg] [--only WORKLOAD,...] [--impls
                run OPS operations of one cell, untimed and without warm-up, for
                `valgrind --tool=callgrind` or `perf record`
   --echo-bin PATH
-               the echo server example's binary (`cargo xtask bench` builds it
-               and passes this): the echo workload runs it against the same
-               server on raw epoll and on mio; without it, echo is skipped
+               the echo server's binary, `echo_server` (`cargo xtask bench`
+               builds it and passes this; by hand: `cargo build --release -p
+               selectors-echo-server`, then ../target/release/echo_server): the
+               echo workload runs it against the same server on raw epoll and
+               on mio; without it, echo is skipped
 ";
 
 fn parse_args() -> Result<Options, String> {
@@ -487,7 +489,7 @@ fn measure_extras(impls: &[Impl], cpython: Option<&mut Cpython>) -> io::Result<E
 }
 
 /// The `echo` workload, when asked for (every full run, or `--only echo`)
-/// and given the example's binary.
+/// and given the echo server's binary.
 fn run_echo(options: &Options) -> io::Result<()> {
     let wanted = match &options.only {
         Some(only) => only.iter().any(|w| w == "echo"),
@@ -498,7 +500,7 @@ fn run_echo(options: &Options) -> io::Result<()> {
     }
     let Some(bin) = &options.echo_bin else {
         println!(
-            "\necho: skipped (no --echo-bin; `cargo xtask bench` builds the example and passes it)"
+            "\necho: skipped (no --echo-bin; `cargo xtask bench` builds the echo server and passes it)"
         );
         return Ok(());
     };

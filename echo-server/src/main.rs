@@ -10,7 +10,8 @@
 //! Try it with `nc 127.0.0.1 1234`; `--help` lists the options.
 //!
 //! - [`server`]: one server, one thread, one selector. What it guarantees
-//!   (no byte lost, bounded memory, no `accept` error fatal) is said there.
+//!   (no byte lost, bounded memory, no `accept` error fatal) is said there;
+//!   its buffering rules are in [`buffer`](selectors_echo_server::buffer).
 //! - [`listen`]: the listening sockets. With `--threads N` every thread has
 //!   its own listener on the same address (`SO_REUSEPORT`), and the kernel
 //!   spreads new connections among them: this is how a program built on a
@@ -29,6 +30,7 @@
 //! read buffer are reused, and a connection only has a buffer while its
 //! client is slower than its own sending.
 
+use selectors_echo_server::buffer::DEFAULT_MAX_BUFFERED;
 use selectors_echo_server::{listen, server};
 
 use std::env;
@@ -45,10 +47,6 @@ use server::{EchoServer, Stats};
 
 /// The address to listen on when none is given.
 const DEFAULT_ADDR: &str = "127.0.0.1:1234";
-
-/// What all threads together may buffer when `--max-buffered` is not given:
-/// 64 clients that stopped reading, at [`server::MAX_PENDING`] each.
-const DEFAULT_MAX_BUFFERED: usize = 64 << 20;
 
 /// The most threads `--threads` takes.
 const MAX_THREADS: usize = 1024;

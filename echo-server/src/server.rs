@@ -1,8 +1,8 @@
 //! One echo server: a listener and its connections, all registered with one
 //! [`DefaultSelector`], served by one thread.
 //!
-//! The selector owns every socket (a [`Socket`]) and each key's data is the
-//! state of its connection (a [`Connection`]), so closing a connection is
+//! The selector owns every socket and each key's data is its connection's
+//! [`Connection`] (the listener's is unused), so closing a connection is
 //! unregistering it, and taking a socket out of the selector without closing
 //! it is unregistering it and keeping the key's parts.
 //!
@@ -13,35 +13,58 @@
 //!   [`MAX_PENDING`] bytes, and all connections together at most the
 //!   server's budget (`--max-buffered`). Over either, the server stops
 //!   reading (TCP flow control then slows the clients down: backpressure,
-//!   not loss). A buffer is freed as soon as it is written out.
+//!   not loss). A buffer is freed as soon as it is written out. The rules
+//!   are in [`buffer`](crate::buffer).
 //! - **No `accept` error stops it.** Out of descriptors, the listener is
 //!   taken out of the selector, so the server serves its clients without
 //!   spinning and new clients wait in the kernel's backlog; it is put back
-//!   when a connection closes (or after [`ACCEPT_RETRY`]). Every error is
-//!   counted in [`Stats`].
+//!   when a connection closes (or a quarter of a second later). Every error
+//!   is counted in [`Stats`].
 //! - **No client disturbs another.** One that half-closes gets the rest of
 //!   its echo and then end-of-file; one that disconnects or resets is
 //!   dropped. Only a failure of the selector itself stops the server.
+//!
+//! [`MAX_PENDING`]: crate::buffer::MAX_PENDING
+//!
+//! # Examples
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::{Shutdown, TcpListener, TcpStream};
+//! use std::thread;
+//!
+//! use selectors_echo_server::buffer::DEFAULT_MAX_BUFFERED;
+//! use selectors_echo_server::server::EchoServer;
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let mut server = EchoServer::new(listener, DEFAULT_MAX_BUFFERED)?;
+//! let waker = server.waker()?;
+//! let running = thread::spawn(move || server.run());
+//!
+//! let mut client = TcpStream::connect(addr)?;
+//! client.write_all(b"hello")?;
+//! client.shutdown(Shutdown::Write)?;
+//! let mut echo = Vec::new();
+//! client.read_to_end(&mut echo)?;
+//! assert_eq!(echo, b"hello");
+//!
+//! waker.wake()?;
+//! let stats = running.join().expect("the server panicked")?;
+//! assert_eq!(stats.served, 1);
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use selectors::{
     DefaultSelector, Events, FileObject, RawFd, Selector, Waker, EVENT_READ, EVENT_WRITE,
 };
 
-/// The most bytes one connection holds read but not yet echoed: 1 MiB.
-///
-/// A connection with this much pending is not read from until its client has
-/// taken some of the echo back.
-pub const MAX_PENDING: usize = 1 << 20;
-
-/// The most bytes taken from a socket in one read: the size of the read
-/// buffer all connections share.
-pub const READ_SIZE: usize = 64 * 1024;
+use crate::buffer::{Budget, Connection, READ_SIZE};
 
 /// How long `accept` stays paused, at most, when it failed for want of
 /// descriptors or memory and no connection of this server closed since.
@@ -51,7 +74,7 @@ pub const READ_SIZE: usize = 64 * 1024;
 /// `WSAEMFILE` and `WSAENOBUFS` are the same two shortages): what frees
 /// them may happen elsewhere, so the server also tries again on its own,
 /// four times a second, which costs nothing measurable.
-pub const ACCEPT_RETRY: Duration = Duration::from_millis(250);
+const ACCEPT_RETRY: Duration = Duration::from_millis(250);
 
 /// What a server did, once [`EchoServer::run`] returns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -117,7 +140,7 @@ enum Listener {
 
 /// A socket the selector owns: the listener, or a client's connection.
 #[derive(Debug)]
-pub enum Socket {
+enum Socket {
     /// The listening socket: readable when clients are waiting.
     Listener(TcpListener),
     /// A connection to one client.
@@ -156,10 +179,7 @@ impl EchoServer {
             listener: Listener::Watched(fd),
             buf: vec![0; READ_SIZE].into_boxed_slice(),
             accepted: Vec::new(),
-            budget: Budget {
-                held: 0,
-                max: max_buffered.max(1),
-            },
+            budget: Budget::new(max_buffered),
             parked: Vec::new(),
             closed_one: false,
             stats: Stats::default(),
@@ -231,7 +251,7 @@ impl EchoServer {
         let (Socket::Client(stream), connection) = key.parts_mut() else {
             return Ok(());
         };
-        let next = connection.on_ready(stream, events, &mut self.buf, &mut self.budget);
+        let next = on_ready(connection, stream, events, &mut self.buf, &mut self.budget);
         match next {
             // No system call unless the interest changed. If the kernel
             // refuses the change (out of memory), the connection is closed.
@@ -259,7 +279,7 @@ impl EchoServer {
     /// Closes the connection of `fd`, giving back what it held.
     fn close(&mut self, fd: RawFd) -> io::Result<()> {
         let (_, connection) = self.selector.unregister(fd)?.into_parts();
-        self.budget.held -= connection.pending.len();
+        connection.release(&mut self.budget);
         self.closed_one = true;
         Ok(())
     }
@@ -343,7 +363,7 @@ impl EchoServer {
     /// Puts parked connections back in the selector once the budget has
     /// room for a full read (or all of it, when it is smaller than that).
     fn resume_parked(&mut self) {
-        if self.parked.is_empty() || self.budget.room() < READ_SIZE.min(self.budget.max) {
+        if self.parked.is_empty() || !self.budget.has_room_for_a_read() {
             return;
         }
         for (stream, connection) in self.parked.drain(..) {
@@ -378,22 +398,6 @@ impl fmt::Debug for EchoServer {
     }
 }
 
-/// Bytes held by all of a server's connections, against its maximum.
-#[derive(Debug)]
-struct Budget {
-    /// Bytes read and not yet echoed, over all connections.
-    held: usize,
-    /// The most `held` may reach.
-    max: usize,
-}
-
-impl Budget {
-    /// Bytes that may still be buffered.
-    fn room(&self) -> usize {
-        self.max - self.held
-    }
-}
-
 /// What a connection waits for next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Next {
@@ -405,114 +409,43 @@ enum Next {
     Close,
 }
 
-/// The state of one client connection.
-#[derive(Debug, Default)]
-pub struct Connection {
-    /// Bytes read and not yet written back, oldest first; never more than
-    /// [`MAX_PENDING`]. Freed whenever it is emptied: most connections
-    /// never need it (the echo goes straight back), and one that did gives
-    /// its memory back as soon as its client catches up.
-    pending: VecDeque<u8>,
-    /// The client shut down its side (a read returned 0). Once `pending` is
-    /// written the server shuts down its side too, and closes.
-    eof: bool,
-}
-
-impl Connection {
-    /// Handles the readiness `ready` of `stream`, reading into `buf` and
-    /// accounting what is kept in `budget`; says what to wait for next.
-    ///
-    /// # Errors
-    ///
-    /// The socket's (the client reset the connection, …); the caller closes
-    /// the connection.
-    fn on_ready(
-        &mut self,
-        stream: &TcpStream,
-        ready: Events,
-        buf: &mut [u8],
-        budget: &mut Budget,
-    ) -> io::Result<Next> {
-        // Write first: it makes room for what is read next.
-        if ready.is_writable() {
-            self.flush(stream, budget)?;
-        }
-        if ready.is_readable() {
-            self.fill(stream, buf, budget)?;
-        }
-        if self.eof && self.pending.is_empty() {
-            stream.shutdown(Shutdown::Write)?;
-            return Ok(Next::Close);
-        }
-        let mut events = Events::EMPTY;
-        if !self.eof && self.room(budget) > 0 {
-            events |= EVENT_READ;
-        }
-        if !self.pending.is_empty() {
-            events |= EVENT_WRITE;
-        }
-        Ok(if events.is_empty() {
-            Next::Park
-        } else {
-            Next::Wait(events)
-        })
+/// Handles the readiness `ready` of `connection`'s `stream`, reading into
+/// `buf` and accounting what is kept in `budget`; says what to wait for next.
+///
+/// # Errors
+///
+/// The socket's (the client reset the connection, …); the caller closes the
+/// connection.
+fn on_ready(
+    connection: &mut Connection,
+    stream: &TcpStream,
+    ready: Events,
+    buf: &mut [u8],
+    budget: &mut Budget,
+) -> io::Result<Next> {
+    // Write first: it makes room for what is read next. Level-triggered, a
+    // socket that would block is simply watched again.
+    if ready.is_writable() {
+        connection.flush(stream, budget)?;
     }
-
-    /// Bytes this connection may still buffer: its own room, within the
-    /// server's.
-    fn room(&self, budget: &Budget) -> usize {
-        (MAX_PENDING - self.pending.len()).min(budget.room())
+    if ready.is_readable() {
+        connection.fill(stream, buf, budget)?;
     }
-
-    /// Reads once from `stream`, at most what may be buffered. When nothing
-    /// is waiting to be echoed the bytes go straight back from `buf`, and
-    /// only what the socket does not take is kept.
-    fn fill(
-        &mut self,
-        mut stream: &TcpStream,
-        buf: &mut [u8],
-        budget: &mut Budget,
-    ) -> io::Result<()> {
-        let len = self.room(budget).min(buf.len());
-        if len == 0 {
-            return Ok(());
-        }
-        let buf = &mut buf[..len];
-        let n = match try_io(|| stream.read(buf))? {
-            Some(0) => {
-                self.eof = true;
-                return Ok(());
-            }
-            Some(n) => n,
-            None => return Ok(()),
-        };
-        let mut read = &buf[..n];
-        if self.pending.is_empty() {
-            let written = try_io(|| stream.write(read))?.unwrap_or(0);
-            read = &read[written..];
-        }
-        self.pending.extend(read);
-        budget.held += read.len();
-        Ok(())
+    if connection.finish(stream)? {
+        return Ok(Next::Close);
     }
-
-    /// Writes as much of the buffer as `stream` takes now, in one call, and
-    /// frees the buffer once it is empty.
-    fn flush(&mut self, mut stream: &TcpStream, budget: &mut Budget) -> io::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let (front, back) = self.pending.as_slices();
-        let bufs = [IoSlice::new(front), IoSlice::new(back)];
-        if let Some(written) = try_io(|| stream.write_vectored(&bufs))? {
-            self.pending.drain(..written);
-            budget.held -= written;
-            if self.pending.is_empty() {
-                self.pending = VecDeque::new();
-            }
-        }
-        Ok(())
+    let mut events = Events::EMPTY;
+    if connection.wants_read(budget) {
+        events |= EVENT_READ;
     }
+    if connection.wants_write() {
+        events |= EVENT_WRITE;
+    }
+    Ok(if events.is_empty() {
+        Next::Park
+    } else {
+        Next::Wait(events)
+    })
 }
 
 /// What the listener needs after [`accept_all`].
@@ -569,19 +502,6 @@ fn add_client(
     stream.set_nodelay(true)?;
     selector.register(Socket::Client(stream), EVENT_READ, Connection::default())?;
     Ok(())
-}
-
-/// Runs a non-blocking I/O call, again if a signal interrupted it; `Ok(None)`
-/// means it would block.
-fn try_io<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<Option<T>> {
-    loop {
-        match call() {
-            Ok(value) => return Ok(Some(value)),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
 }
 
 /// The name of an error code `accept` may return, for the report.

@@ -1,4 +1,4 @@
-//! The echo server example, over real sockets on 127.0.0.1.
+//! The echo server, over real sockets on 127.0.0.1.
 //!
 //! In this process (its `server` module on a thread): hundreds of clients
 //! at once, a client that reads late, one that half-closes, and clients that
@@ -6,7 +6,7 @@
 //! pseudo-random byte stream and checks the echo byte for byte, then
 //! end-of-file.
 //!
-//! As an operator runs it (the example binary, as a child process; on Linux,
+//! As an operator runs it (the `echo_server` binary, as a child process; on Linux,
 //! where `/proc` shows its descriptors, CPU time and memory, and on
 //! Windows, without those): see the [`operator`] module.
 //!
@@ -27,7 +27,8 @@ use std::thread;
 use std::time::Duration;
 
 use selectors::FileObject;
-use selectors_echo_server::server::{EchoServer, MAX_PENDING};
+use selectors_echo_server::buffer::MAX_PENDING;
+use selectors_echo_server::server::EchoServer;
 
 /// The longest any one connect, read or write may take before a test fails.
 const TIMEOUT: Duration = Duration::from_secs(10);

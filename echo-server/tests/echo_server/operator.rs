@@ -3,8 +3,8 @@
 //! `/proc/<pid>/stat` and `/proc/<pid>/status`.
 //!
 //! Cargo builds the binary for these tests, so it is never stale. Bounds on
-//! CPU time and memory are loose enough for a loaded 2-core machine, and far from what a server that spins or keeps
-//! its buffers would show.
+//! CPU time and memory are loose enough for a loaded 2-core machine, and
+//! far from what a server that spins or keeps its buffers would show.
 //!
 //! On Windows the tests that need none of that run: the command line,
 //! serving, a closed stdout, and a graceful stop. There is no signal to
