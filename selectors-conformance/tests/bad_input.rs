@@ -18,7 +18,7 @@
 //! `WSAENOTSOCK` where Unix says `EBADF`, a file's handle where Unix
 //! registers files, and no rows for the waker's socket, which Windows gives
 //! no way to find (no `/proc` to list what `waker()` opened).
-#![cfg(any(target_os = "linux", target_os = "android", windows))]
+#![cfg(any(has_epoll, windows))]
 
 #[macro_use]
 mod util;

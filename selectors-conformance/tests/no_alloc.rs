@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(has_epoll)]
 use selectors::EpollSelector;
 #[cfg(unix)]
 use selectors::PollSelector;
@@ -114,7 +114,7 @@ fn hot_path_allocations<S: Selector<RawFd, u32>>(mut sel: S) -> u64 {
     allocations() - before
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(has_epoll)]
 #[test]
 fn epoll_select_allocates_nothing() {
     assert_eq!(hot_path_allocations(EpollSelector::new().unwrap()), 0);

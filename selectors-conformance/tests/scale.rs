@@ -16,7 +16,7 @@
 //! open-file limit to fill, and no `/proc` to find leaks in (the
 //! conformance suite's `test_above_fd_setsize` registers past Winsock's 64
 //! sockets there).
-#![cfg(any(target_os = "linux", target_os = "android"))]
+#![cfg(has_epoll)]
 
 #[macro_use]
 mod util;

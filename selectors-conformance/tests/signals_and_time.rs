@@ -14,7 +14,7 @@
 //!
 //! Windows: the timeout precision, for Winsock's select. The signal storm
 //! is Unix's alone (Windows has no signals that interrupt a wait).
-#![cfg(any(target_os = "linux", target_os = "android", windows))]
+#![cfg(any(has_epoll, windows))]
 
 #[macro_use]
 mod util;

@@ -70,7 +70,7 @@
 //! Linux only: these tests rely on its kernel's rules, epoll and
 //! `/proc`. kqueue joins in as libkqueue's emulation, under `--cfg
 //! selectors_libkqueue` (see `util`).
-#![cfg(any(target_os = "linux", target_os = "android"))]
+#![cfg(has_epoll)]
 
 #[macro_use]
 #[path = "../util/mod.rs"]
