@@ -24,7 +24,7 @@
 mod util;
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use selectors::{Events, FileObject, RawFd, Result, Selector, EVENT_READ, EVENT_WRITE};
@@ -508,16 +508,19 @@ fn calls_after_close<S: Selector<Obj, &'static str>>(new: impl Fn() -> Result<S>
 
 // ---------------------------------------------------------------- timeouts
 
-/// A selector with one registration that is never ready.
+/// A selector with one registration that is never ready, and the lock that
+/// keeps the calling test apart from `bad_arguments`, which compares the
+/// descriptors open before and after a call: held until the test has closed
+/// its own (locals drop in reverse order, the guard last).
 fn idle<S: Selector<RawFd, ()>>(
     new: &impl Fn() -> Result<S>,
     quirks: Quirks,
-) -> (S, Stream, Stream) {
-    let _serial = util::lock(&SERIAL);
+) -> (MutexGuard<'static, ()>, S, Stream, Stream) {
+    let serial = util::lock(&SERIAL);
     let mut sel = open(&new, quirks);
     let (rd, wr) = util::socketpair();
     sel.register(rd.as_raw_fd(), EVENT_READ, ()).unwrap();
-    (sel, rd, wr)
+    (serial, sel, rd, wr)
 }
 
 /// 1 ns and 999,999 ns are rounded up (to 1 ms on the millisecond
@@ -529,7 +532,7 @@ fn timeout_sub_millisecond_rounds_up<S: Selector<RawFd, ()>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
 ) {
-    let (mut sel, _rd, _wr) = idle(&new, quirks);
+    let (_serial, mut sel, _rd, _wr) = idle(&new, quirks);
     for timeout in [Duration::from_nanos(999_999), Duration::from_micros(1500)] {
         let calls: i64 = 100;
         #[cfg(unix)]
@@ -573,7 +576,7 @@ fn timeout_huge_never_overflows<S: Selector<RawFd, ()>>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
 ) {
-    let (mut sel, rd, wr) = idle(&new, quirks);
+    let (_serial, mut sel, rd, wr) = idle(&new, quirks);
     let huge = [
         Duration::MAX,
         Duration::from_secs(u64::MAX / 2),
