@@ -37,9 +37,8 @@
 //!
 //! The build script decides, once, which targets have a kqueue: Apple's
 //! systems, FreeBSD, NetBSD, OpenBSD and DragonFly, and Linux with libkqueue
-//! (below). There the crate is built with `--cfg selectors_kqueue`; elsewhere
-//! it holds nothing but the [`cfg_kqueue!`] and [`cfg_not_kqueue!`] macros,
-//! with which dependents gate their kqueue code on that same decision.
+//! (below). There the crate is built with `--cfg selectors_kqueue`;
+//! elsewhere it is empty.
 //!
 //! # libkqueue on Linux
 //!
@@ -48,8 +47,9 @@
 //! over epoll, so that the backend can be tested without a BSD. The build
 //! script links it from `LIBKQUEUE_DIR=PREFIX` (the `PREFIX/lib` of a
 //! `cmake --install`), or wherever `pkg-config libkqueue` says, with an
-//! rpath so that the tests find it. Where libkqueue differs from a kernel
-//! kqueue the code says so next to a `cfg(selectors_libkqueue)`:
+//! rpath so that the tests find it. The build script then sets
+//! `--cfg libkqueue` too, and where libkqueue differs from a kernel kqueue
+//! the code says so next to a `cfg(libkqueue)`:
 //!
 //! - it keeps a filter whose descriptor was closed while registered (the
 //!   `EV_DELETE` of `unregister` removes it, and succeeds once; a kernel
@@ -68,8 +68,7 @@
 //! # Examples
 //!
 //! ```
-//! # // Compiled to nothing where the crate is empty.
-//! # selectors_kqueue::cfg_kqueue! {
+//! # #[cfg(selectors_kqueue)] // Set by the build script, where the crate is not empty.
 //! # fn main() -> std::io::Result<()> {
 //! use std::io::Write;
 //! use std::os::fd::AsRawFd;
@@ -89,8 +88,8 @@
 //! assert_eq!(ready, [("b", EVENT_READ | EVENT_WRITE)]);
 //! # Ok(())
 //! # }
-//! # }
-//! # selectors_kqueue::cfg_not_kqueue! { fn main() {} }
+//! # #[cfg(not(selectors_kqueue))]
+//! # fn main() {}
 //! ```
 //!
 //! # References
@@ -103,68 +102,15 @@
 //! libkqueue's `BUGS.md`,
 //! CPython's `Lib/selectors.py` (`KqueueSelector`), gh-110038, bpo-29255.
 
-#[cfg(selectors_kqueue)]
+// Where the target has a kqueue: set by the crate's build script.
+#![cfg(selectors_kqueue)]
+
 mod ffi;
-#[cfg(selectors_kqueue)]
 mod poller;
 
-#[cfg(selectors_kqueue)]
 pub use poller::Kqueue;
-#[cfg(selectors_kqueue)]
 pub use selectors_core::api::*;
 
 /// Python's `KqueueSelector`: a [`Selector`] on kqueue, holding file objects
 /// `F` with data `T`.
-#[cfg(selectors_kqueue)]
 pub type KqueueSelector<F = RawFd, T = ()> = SelectorImpl<Kqueue, F, T>;
-
-/// Expands to the items it is given where the target has a kqueue (where
-/// this crate has a `KqueueSelector`), and to nothing elsewhere: how a
-/// dependent gates its kqueue code without writing the platform list again.
-///
-/// # Examples
-///
-/// ```
-/// selectors_kqueue::cfg_kqueue! {
-///     type Sel = selectors_kqueue::KqueueSelector<std::net::TcpStream, u64>;
-/// }
-/// selectors_kqueue::cfg_not_kqueue! {
-///     type Sel = (); // no kqueue on this target
-/// }
-/// # let _: Option<Sel> = None;
-/// ```
-#[macro_export]
-macro_rules! cfg_kqueue {
-    ($($item:item)*) => {
-        $crate::__kqueue_or_not! { { $($item)* } {} }
-    };
-}
-
-/// Expands to the items it is given where the target has no kqueue, and to
-/// nothing where it has one: the complement of [`cfg_kqueue!`].
-#[macro_export]
-macro_rules! cfg_not_kqueue {
-    ($($item:item)*) => {
-        $crate::__kqueue_or_not! { {} { $($item)* } }
-    };
-}
-
-/// The first group where the build script found a kqueue.
-#[cfg(selectors_kqueue)]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __kqueue_or_not {
-    ({ $($kqueue:tt)* } { $($not:tt)* }) => {
-        $($kqueue)*
-    };
-}
-
-/// The second group where the build script found no kqueue.
-#[cfg(not(selectors_kqueue))]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __kqueue_or_not {
-    ({ $($kqueue:tt)* } { $($not:tt)* }) => {
-        $($not)*
-    };
-}

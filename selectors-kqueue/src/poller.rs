@@ -48,7 +48,7 @@ unsafe impl Sync for Kqueue {}
 
 /// The identifier of the waker's `EVFILT_USER` event. User events have
 /// their own identifier space, so it clashes with no descriptor.
-#[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+#[cfg(not(libkqueue))]
 const WAKE_IDENT: usize = 0;
 
 /// `slots` entry for "no position".
@@ -264,7 +264,7 @@ impl Poller for Kqueue {
         // was never added. Either way nothing watches the old file any more;
         // CPython ignores these errors too.
         //
-        // libkqueue deviation (`cfg(selectors_libkqueue)`): it cannot see a
+        // libkqueue deviation (`cfg(libkqueue)`): it cannot see a
         // close, so the filters of a closed descriptor survive it, and this
         // EV_DELETE is what removes them (it then succeeds once, where a
         // kernel says EBADF).
@@ -273,7 +273,7 @@ impl Poller for Kqueue {
 
     #[inline]
     fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
-        #[cfg(all(target_os = "linux", selectors_libkqueue))]
+        #[cfg(libkqueue)]
         // libkqueue deviation: it turns the timeout into an `int` of
         // milliseconds (`1000 * tv_sec + tv_nsec / 1000000`), which overflows
         // past about 24.8 days. Wait at most ~23 days at a time; the caller's
@@ -288,7 +288,7 @@ impl Poller for Kqueue {
         for kev in &self.events[..n] {
             // Copy the fields out: `kevent` is packed on Apple targets.
             let (filter, flags) = (kev.filter, kev.flags);
-            #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+            #[cfg(not(libkqueue))]
             if filter == ffi::EVFILT_USER {
                 // The waker's user event (EV_CLEAR: already reset).
                 woken = true;
@@ -332,7 +332,7 @@ impl Poller for Kqueue {
     }
 
     fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
-        #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+        #[cfg(not(libkqueue))]
         match self.add_user_event() {
             Ok(()) => {
                 self.events.add(1);
@@ -346,14 +346,14 @@ impl Poller for Kqueue {
             Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {}
             Err(err) => return Err(err),
         }
-        // Always here under `cfg(selectors_libkqueue)`, a deviation: its
+        // Always here under `cfg(libkqueue)`, a deviation: its
         // kevent() takes mutexes, so triggering an EVFILT_USER from a signal
         // handler could deadlock. A pipe's write(2) is async-signal-safe.
         add_wake_channel(self)
     }
 }
 
-#[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+#[cfg(not(libkqueue))]
 impl Kqueue {
     /// Adds the waker's `EVFILT_USER` event, cleared each time it is reported
     /// (so wake-ups coalesce).
@@ -376,13 +376,13 @@ impl Kqueue {
 
 /// Triggers the waker's `EVFILT_USER` event: one `kevent(2)`, no lock, no
 /// allocation, so it is async-signal-safe.
-#[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+#[cfg(not(libkqueue))]
 #[derive(Debug)]
 struct UserSignal {
     kq: Arc<OwnedFd>,
 }
 
-#[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+#[cfg(not(libkqueue))]
 impl WakeSignal for UserSignal {
     fn signal(&self) -> io::Result<()> {
         let mut trigger = ffi::change(WAKE_IDENT, ffi::EVFILT_USER, 0);
@@ -520,7 +520,7 @@ mod tests {
         kq.register(fd, Events::READ).unwrap();
         drop(a);
         let deleted = kq.submit(fd, Events::READ, EV_DELETE);
-        if cfg!(all(target_os = "linux", selectors_libkqueue)) {
+        if cfg!(libkqueue) {
             // libkqueue deviation: it cannot see the close, so the filter
             // outlived it, and EV_DELETE removes it (once).
             assert!(deleted.is_ok());
@@ -548,7 +548,7 @@ mod tests {
         // the number `fd`, which now names a duplicate of `c`.
         selectors_core::backend::cvt(unsafe { libc::dup2(c.as_raw_fd(), fd) }).unwrap();
         kq.add(fd, Events::READ).unwrap();
-        if cfg!(all(target_os = "linux", selectors_libkqueue)) {
+        if cfg!(libkqueue) {
             // libkqueue deviation: the filter of the closed file is still
             // there, and a plain EV_ADD updates it instead of watching the
             // new file, until the old entry is deleted.
@@ -583,7 +583,7 @@ mod tests {
         assert!(!kq.take_woken(), "EV_CLEAR reset it");
     }
 
-    #[cfg(all(target_os = "linux", selectors_libkqueue))]
+    #[cfg(libkqueue)]
     #[test]
     fn under_libkqueue_the_waker_is_a_pipe() {
         let _lock = fd_lock();
@@ -602,7 +602,7 @@ mod tests {
     /// A kqueue descriptor takes `EVFILT_READ` but refuses `EVFILT_WRITE`
     /// (`EINVAL`): a real way to make half of a registration fail. Not under
     /// libkqueue, whose kqueue descriptor is a pipe and takes both.
-    #[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+    #[cfg(not(libkqueue))]
     #[test]
     fn a_half_refused_change_leaves_the_old_state() {
         let _lock = fd_lock();
