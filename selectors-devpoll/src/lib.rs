@@ -36,8 +36,7 @@
 //! # Examples
 //!
 //! ```
-//! # // Compiled to nothing where the crate is empty.
-//! # #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+//! # #[cfg(selectors_devpoll)] // Set by the build script, where the crate is not empty.
 //! # fn main() -> std::io::Result<()> {
 //! use std::io::Write;
 //! use std::os::fd::AsRawFd;
@@ -60,7 +59,7 @@
 //! assert_eq!(ready, [("b", EVENT_READ | EVENT_WRITE)]);
 //! # Ok(())
 //! # }
-//! # #[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
+//! # #[cfg(not(selectors_devpoll))]
 //! # fn main() {}
 //! ```
 //!
@@ -70,25 +69,24 @@
 //! [poll(4D)](https://docs.oracle.com/cd/E88353_01/html/E37851/poll-4d.html) (Solaris),
 //! illumos's `<sys/devpoll.h>` and `uts/common/io/devpoll.c`,
 //! CPython's `Lib/selectors.py` (`_PollLikeSelector`, `DevpollSelector`).
-#![cfg(any(target_os = "illumos", target_os = "solaris", all(test, unix)))]
+// illumos and Solaris (set by the crate's build script), and the unit tests
+// on every Unix.
+#![cfg(any(selectors_devpoll, all(test, unix)))]
 
 // Compiled in the unit tests on every Unix too, for `POLLREMOVE`.
-#[cfg_attr(
-    not(any(target_os = "illumos", target_os = "solaris")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(selectors_devpoll), allow(dead_code))]
 mod ffi;
 
-#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+#[cfg(selectors_devpoll)]
 mod poller;
 
-#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+#[cfg(selectors_devpoll)]
 pub use poller::Devpoll;
 pub use selectors_core::api::*;
 
 /// Python's `DevpollSelector`: a [`Selector`] on `/dev/poll`, holding file
 /// objects `F` with data `T`.
-#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+#[cfg(selectors_devpoll)]
 pub type DevpollSelector<F = RawFd, T = ()> = SelectorImpl<Devpoll, F, T>;
 
 use selectors_core::backend::{pollfd_events, pollfd_interest, ReadyList};
