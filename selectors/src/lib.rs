@@ -32,11 +32,12 @@
 //! file or pipe handle is refused at registration (`WSAENOTSOCK`).
 //!
 //! The choice follows Python's order (kqueue, epoll, devpoll, poll, select)
-//! and is made at compile time; the compiler checks this table (a change to
-//! the choice that disagrees with it does not build). For testing,
-//! `--cfg selectors_force_poll` or `--cfg selectors_force_select` in
-//! `RUSTFLAGS` makes `DefaultSelector` the portable backend on any Unix (on
-//! Windows, where select is the only backend, they change nothing).
+//! and is made at compile time, by the build script; the compiler checks
+//! this table (a change to the choice that disagrees with it does not
+//! build). For testing, `--cfg selectors_force_poll` or
+//! `--cfg selectors_force_select` in `RUSTFLAGS` makes `DefaultSelector` the
+//! portable backend on any Unix (on Windows, where select is the only
+//! backend, they change nothing).
 //! On Linux, `--cfg selectors_libkqueue` (with libkqueue installed, see the
 //! `selectors-kqueue` crate) adds `KqueueSelector` over libkqueue's
 //! emulation; `DefaultSelector` stays `EpollSelector`.
