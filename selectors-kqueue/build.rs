@@ -2,12 +2,13 @@
 //! kqueue is libkqueue's.
 //!
 //! The one definition of the kqueue platforms is [`has_kqueue`]: where it
-//! holds, the crate is built with `--cfg selectors_kqueue`, which gates its
-//! items and its tests, and which dependents follow through the crate's
-//! `cfg_kqueue!` and `cfg_not_kqueue!` macros.
+//! holds, the crate is built with `--cfg selectors_kqueue`, which gates the
+//! crate, its tests and its doctest (elsewhere the crate is empty).
 //!
 //! Built for Linux with `--cfg selectors_libkqueue`, the crate links
-//! libkqueue (on macOS and the BSDs kqueue is the kernel's). The library is
+//! libkqueue (on macOS and the BSDs kqueue is the kernel's), and is built
+//! with `--cfg libkqueue`, which gates the code for libkqueue's deviations
+//! (the user's cfg alone does not: it means nothing elsewhere). The library is
 //! looked up in `LIBKQUEUE_DIR` (an install prefix: its `lib/` or `lib64/`,
 //! or the directory holding `libkqueue.so` itself), then with
 //! `pkg-config --variable=libdir libkqueue`. Std only: no
@@ -36,24 +37,21 @@ fn main() {
     ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
-    println!("cargo::rustc-check-cfg=cfg(selectors_kqueue)");
+    println!("cargo::rustc-check-cfg=cfg(selectors_kqueue, libkqueue)");
     // Cargo sets CARGO_CFG_<NAME> for every cfg of the target, the ones
     // passed with `--cfg` in RUSTFLAGS included.
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let vendor = env::var("CARGO_CFG_TARGET_VENDOR").unwrap_or_default();
     let libkqueue = env::var_os("CARGO_CFG_SELECTORS_LIBKQUEUE").is_some();
+    // Cfgs set here reach both rustc and rustdoc (which compiles the crate
+    // again to collect its doctests); RUSTFLAGS reach rustc only.
     if has_kqueue(&os, &vendor, libkqueue) {
         println!("cargo::rustc-cfg=selectors_kqueue");
-    }
-    if libkqueue {
-        // RUSTFLAGS reach rustc, but not rustdoc, which compiles the crate
-        // again to collect its doctests: passed on from here, the cfg reaches
-        // both, so that they agree with `selectors_kqueue`.
-        println!("cargo::rustc-cfg=selectors_libkqueue");
     }
     if !(libkqueue && os == "linux") {
         return;
     }
+    println!("cargo::rustc-cfg=libkqueue");
     let dir = match find_libdir() {
         Ok(dir) => dir,
         Err(why) => {

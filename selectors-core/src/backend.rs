@@ -7,7 +7,8 @@
 //! and the [`Waker`](crate::Waker) are [`SelectorImpl`]'s. What the system
 //! calls themselves share is here:
 //!
-//! - the FFI result checks: [`cvt`] (with [`IsMinusOne`]) and [`check_open`];
+//! - the FFI result checks: [`cvt`] (with [`IsMinusOne`]) and [`check_open`]
+//!   (and on Windows `last_socket_error`, for Winsock's);
 //! - the timeout conversions: [`to_millis`], [`to_micros`], and on Unix
 //!   `to_timespec` and `to_timeval` (clamped to [`MAX_WAIT_SECS`]);
 //! - Python's readiness rule for `poll`-style masks, [`poll_events`], and its
@@ -26,12 +27,12 @@ use std::time::Duration;
 
 use crate::{Events, RawFd, SelectorImpl};
 
-#[cfg(windows)]
-pub use crate::sys::last_socket_error;
+// What only one platform's backends use (Unix: `to_timespec`,
+// `to_timeval`, `pollfd_events`, `pollfd_interest`; Windows:
+// `last_socket_error`).
+pub use crate::sys::backend_items::*;
 pub use crate::sys::{check_open, cvt, IsMinusOne};
 pub use crate::timeout::{to_micros, to_millis, MAX_WAIT_SECS};
-#[cfg(unix)]
-pub use crate::timeout::{to_timespec, to_timeval};
 pub use crate::waker::{wake_channel, WakeReceiver, WakeSignal, WakeSlot};
 
 /// The system calls of one backend: the contract between
@@ -267,29 +268,6 @@ pub const fn interest_bits(events: Events, in_bits: u32, out_bits: u32) -> u32 {
     bits
 }
 
-/// [`poll_events`] for a `pollfd`'s `revents` (poll(2), /dev/poll).
-#[cfg(unix)]
-#[inline]
-#[must_use]
-pub fn pollfd_events(revents: libc::c_short) -> Events {
-    poll_events(revents as u16 as u32, POLLIN, POLLOUT)
-}
-
-/// [`interest_bits`] for a `pollfd`'s `events`: `POLLIN`, `POLLOUT` or both
-/// (poll(2), /dev/poll).
-#[cfg(unix)]
-#[inline]
-#[must_use]
-pub fn pollfd_interest(events: Events) -> libc::c_short {
-    // Only `POLLIN | POLLOUT`, which fit: the cast back is lossless.
-    interest_bits(events, POLLIN, POLLOUT) as u16 as libc::c_short
-}
-
-#[cfg(unix)]
-const POLLIN: u32 = libc::POLLIN as u16 as u32;
-#[cfg(unix)]
-const POLLOUT: u32 = libc::POLLOUT as u16 as u32;
-
 /// The buffer a kernel writes its ready entries into (`epoll_wait`,
 /// `kevent`, `DP_POLL`), with room for every registration so that one wait
 /// reports them all.
@@ -384,36 +362,6 @@ const _: () = {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[cfg(unix)]
-    #[test]
-    fn hang_up_and_errors_are_both_directions() {
-        for events in [Events::READ, Events::WRITE, Events::ALL] {
-            assert_eq!(pollfd_events(pollfd_interest(events)), events);
-        }
-        assert_eq!(pollfd_interest(Events::READ), libc::POLLIN);
-        assert_eq!(pollfd_interest(Events::WRITE), libc::POLLOUT);
-        assert_eq!(pollfd_events(0), Events::EMPTY);
-        for condition in [libc::POLLHUP, libc::POLLERR, libc::POLLNVAL] {
-            assert_eq!(pollfd_events(condition), Events::ALL);
-            assert_eq!(pollfd_events(condition | libc::POLLIN), Events::ALL);
-        }
-        // epoll's bits, which `c_short` cannot hold all of.
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            let (epollin, epollout) = (libc::EPOLLIN as u32, libc::EPOLLOUT as u32);
-            for events in [Events::READ, Events::WRITE, Events::ALL] {
-                let bits = interest_bits(events, epollin, epollout);
-                assert_eq!(poll_events(bits, epollin, epollout), events);
-            }
-            for condition in [libc::EPOLLHUP, libc::EPOLLERR, libc::EPOLLRDHUP] {
-                assert_eq!(
-                    poll_events(condition as u32, epollin, epollout),
-                    Events::ALL
-                );
-            }
-        }
-    }
 
     #[test]
     fn the_buffer_fits_every_registration_and_is_never_empty() {

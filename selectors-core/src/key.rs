@@ -3,11 +3,8 @@
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
-#[cfg(unix)]
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-#[cfg(windows)]
-use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, OwnedSocket};
 
+use crate::sys::{raw_of, AsDescriptor};
 use crate::{Events, RawFd};
 
 /// Anything with a file descriptor: Python's "file object" (an `int` or an
@@ -92,76 +89,8 @@ impl FileObject for RawFd {
     }
 }
 
-/// The I/O-safe borrow of the platform's descriptor: `AsFd` on Unix,
-/// `AsSocket` on Windows.
-#[cfg(unix)]
-use std::os::fd::AsFd as AsDescriptor;
-#[cfg(windows)]
-use std::os::windows::io::AsSocket as AsDescriptor;
-
-/// The descriptor of an I/O-safe type: `as_fd().as_raw_fd()` on Unix,
-/// `as_socket().as_raw_socket()` on Windows.
-#[cfg(unix)]
-macro_rules! raw_of {
-    ($value:expr) => {
-        $value.as_fd().as_raw_fd()
-    };
-}
-#[cfg(windows)]
-macro_rules! raw_of {
-    ($value:expr) => {
-        $value.as_socket().as_raw_socket()
-    };
-}
-
-macro_rules! file_object_via_as_fd {
-    ($($ty:ty),* $(,)?) => {
-        $(
-            impl FileObject for $ty {
-                #[inline]
-                fn fileno(&self) -> RawFd {
-                    raw_of!(self)
-                }
-
-                #[inline]
-                fn io_safe(&self) -> bool {
-                    true
-                }
-            }
-        )*
-    };
-}
-
-#[cfg(unix)]
-file_object_via_as_fd!(
-    BorrowedFd<'_>,
-    OwnedFd,
-    std::fs::File,
-    std::net::TcpStream,
-    std::net::TcpListener,
-    std::net::UdpSocket,
-    std::os::unix::net::UnixStream,
-    std::os::unix::net::UnixListener,
-    std::os::unix::net::UnixDatagram,
-    std::process::ChildStdin,
-    std::process::ChildStdout,
-    std::process::ChildStderr,
-    std::io::Stdin,
-    std::io::Stdout,
-    std::io::Stderr,
-    std::io::StdinLock<'_>,
-    std::io::StdoutLock<'_>,
-    std::io::StderrLock<'_>,
-);
-
-#[cfg(windows)]
-file_object_via_as_fd!(
-    BorrowedSocket<'_>,
-    OwnedSocket,
-    std::net::TcpStream,
-    std::net::TcpListener,
-    std::net::UdpSocket,
-);
+// The standard library's I/O-safe types are file objects: each platform
+// lists its own (`sys`).
 
 macro_rules! file_object_via_deref {
     ($($ptr:ty),* $(,)?) => {
@@ -265,7 +194,7 @@ impl<T> Fd<T> {
 impl<T: AsDescriptor> FileObject for Fd<T> {
     #[inline]
     fn fileno(&self) -> RawFd {
-        raw_of!(self.0)
+        raw_of(&self.0)
     }
 
     #[inline]
@@ -274,21 +203,7 @@ impl<T: AsDescriptor> FileObject for Fd<T> {
     }
 }
 
-#[cfg(unix)]
-impl<T: AsFd> AsFd for Fd<T> {
-    #[inline]
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
-    }
-}
-
-#[cfg(windows)]
-impl<T: AsSocket> AsSocket for Fd<T> {
-    #[inline]
-    fn as_socket(&self) -> BorrowedSocket<'_> {
-        self.0.as_socket()
-    }
-}
+// `Fd<T>` is `AsFd` (Unix) or `AsSocket` (Windows) when `T` is (`sys`).
 
 impl<T> From<T> for Fd<T> {
     #[inline]

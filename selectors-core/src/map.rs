@@ -1,12 +1,14 @@
 //! The key map: fd → key, in registration order, with O(1) everything.
 
-use crate::RawFd;
 use std::fmt;
 use std::iter::FusedIterator;
 
-use crate::{Events, FileObject, SelectorKey};
+use crate::sys::SlotIndex;
+use crate::{Events, FileObject, RawFd, SelectorKey};
 
-const NIL: u32 = u32::MAX;
+/// No slot: ends a list of slots, and marks a descriptor without one in the
+/// slot index.
+pub(crate) const NIL: u32 = u32::MAX;
 
 struct Slot<F, T> {
     key: Option<SelectorKey<F, T>>,
@@ -17,76 +19,6 @@ struct Slot<F, T> {
     next: u32,
 }
 
-/// Descriptor → slot: a table indexed by descriptor number on Unix, where
-/// numbers are small and dense (the lowest free one is always handed out).
-#[cfg(unix)]
-#[derive(Default)]
-struct SlotIndex {
-    /// `by_fd[fd]` is the slot holding `fd`'s key, or `NIL`.
-    by_fd: Vec<u32>,
-}
-
-#[cfg(unix)]
-impl SlotIndex {
-    /// `by_fd`'s index for `fd`. Why `as u32`: it maps every negative
-    /// descriptor to 2^31 or more, past the end of `by_fd` (whose length is
-    /// at most `RawFd::MAX + 1` = 2^31), so the bounds check alone refuses
-    /// negative numbers, with no branch of their own on the hot path.
-    #[inline]
-    fn index(fd: RawFd) -> usize {
-        fd as u32 as usize
-    }
-
-    /// `fd`'s slot: `None` or `NIL` when it has none.
-    #[inline]
-    fn get(&self, fd: RawFd) -> Option<u32> {
-        self.by_fd.get(Self::index(fd)).copied()
-    }
-
-    #[inline]
-    fn set(&mut self, fd: RawFd, slot: u32) {
-        let fd = Self::index(fd);
-        if self.by_fd.len() <= fd {
-            self.by_fd.resize(fd + 1, NIL);
-        }
-        self.by_fd[fd] = slot;
-    }
-
-    #[inline]
-    fn clear(&mut self, fd: RawFd) {
-        if let Some(slot) = self.by_fd.get_mut(Self::index(fd)) {
-            *slot = NIL;
-        }
-    }
-}
-
-/// Descriptor → slot: a hash map on Windows, whose socket handles are
-/// opaque 64-bit values that a table cannot be indexed by.
-#[cfg(windows)]
-#[derive(Default)]
-struct SlotIndex {
-    by_fd: std::collections::HashMap<RawFd, u32>,
-}
-
-#[cfg(windows)]
-impl SlotIndex {
-    /// `fd`'s slot, if it has one.
-    #[inline]
-    fn get(&self, fd: RawFd) -> Option<u32> {
-        self.by_fd.get(&fd).copied()
-    }
-
-    #[inline]
-    fn set(&mut self, fd: RawFd, slot: u32) {
-        self.by_fd.insert(fd, slot);
-    }
-
-    #[inline]
-    fn clear(&mut self, fd: RawFd) {
-        self.by_fd.remove(&fd);
-    }
-}
-
 /// The registered keys of a selector: Python's `get_map()`.
 ///
 /// A read-only view, borrowed from the selector with
@@ -94,9 +26,10 @@ impl SlotIndex {
 /// cannot outlive a change to the registrations. Look-ups are by descriptor,
 /// iteration is in registration order (as Python's `dict`), and every
 /// operation is O(1): keys live in a slab threaded by a doubly linked list, and
-/// a table indexed by descriptor number points into it (descriptor numbers are
-/// small and dense, so the table costs 4 bytes per number up to the largest
-/// one registered).
+/// an index by descriptor points into it. On Unix the index is a table indexed
+/// by descriptor number (numbers are small and dense, so it costs 4 bytes per
+/// number up to the largest one registered); on Windows, whose socket handles
+/// are opaque, a hash map.
 ///
 /// # Examples
 ///
@@ -434,9 +367,9 @@ mod tests {
         assert_eq!(map.slots.len(), 5);
         assert_eq!(map.get(100).map(|k| *k.data()), Some(1000));
         assert!(map.get(1 << 30).is_none());
-        // Negative numbers index past the end of the table (see `index`).
-        #[cfg(unix)]
-        for fd in [-3, -1, RawFd::MIN, RawFd::MAX] {
+        // Numbers no registration has; on Unix, negative ones index past the
+        // end of the table.
+        for &fd in crate::sys::UNREGISTERED {
             assert!(map.get(fd).is_none() && !map.contains(fd) && map.events(fd).is_none());
         }
     }

@@ -11,14 +11,11 @@
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-#[cfg(unix)]
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-#[cfg(unix)]
-use crate::backend::cvt;
 use crate::backend::{check_open, Poller};
 use crate::selector::Private;
+use crate::sys;
 use crate::timeout::Deadline;
 use crate::{
     Error, Events, FileObject, KeyMut, LentKey, RawFd, Ready, RegisterError, Result, Selector,
@@ -37,7 +34,9 @@ use crate::{
 /// `F` is the file object type ([`RawFd`] by default) and `T` the user data
 /// (`()` by default).
 pub struct SelectorImpl<P, F = RawFd, T = ()> {
-    poller: P,
+    /// The kernel interface (crate-visible for `sys`, which gives the
+    /// selector the poller's descriptor on Unix).
+    pub(crate) poller: P,
     map: SelectorMap<F, T>,
     /// The ready list of the last [`Selector::select`], kept for its capacity.
     ready: Vec<(RawFd, Events)>,
@@ -97,7 +96,7 @@ impl<P: Poller, F, T> SelectorImpl<P, F, T> {
         if events.is_empty() {
             return Err(Error::InvalidEvents);
         }
-        if !crate::sys::is_valid(fd) {
+        if !sys::is_valid(fd) {
             return Err(Error::InvalidFd(fd));
         }
         if let Some(limit) = self.poller.fd_limit() {
@@ -345,14 +344,9 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for SelectorImpl<P, F, T> {
         // can be the number of a registration whose descriptor the caller
         // closed without unregistering: the stale key and the channel would
         // share it, and unregistering the key would take the channel out of
-        // the kernel set (lost wake-ups). Hold those numbers meanwhile.
-        // (Windows hands out socket handles, not the lowest free number.)
-        #[cfg(unix)]
-        let held = hold_closed_numbers(&self.map);
-        let added = self.poller.add_waker();
-        #[cfg(unix)]
-        drop(held);
-        let (fd, signal) = added?;
+        // the kernel set (lost wake-ups). Hold those numbers meanwhile
+        // (where numbers are handed out that way: Unix).
+        let (fd, signal) = sys::holding_closed_numbers(&self.map, || self.poller.add_waker())?;
         self.waker_fd = fd;
         Ok(self.waker.insert(Waker::new(signal)).clone())
     }
@@ -417,34 +411,6 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for SelectorImpl<P, F, T> {
     }
 }
 
-/// Placeholder descriptors holding the numbers of the registrations whose
-/// descriptor is closed, so that a descriptor opened meanwhile gets another
-/// number. Best effort: without `/dev/null`, it holds nothing.
-#[cfg(unix)]
-fn hold_closed_numbers<F, T>(map: &SelectorMap<F, T>) -> Vec<OwnedFd> {
-    let closed: Vec<RawFd> = map.fds().filter(|&fd| check_open(fd).is_err()).collect();
-    let Some(source) = closed
-        .first()
-        .and_then(|_| std::fs::File::open("/dev/null").ok())
-    else {
-        return Vec::new();
-    };
-    let mut held: Vec<OwnedFd> = closed
-        .into_iter()
-        .filter_map(|fd| {
-            // SAFETY: F_DUPFD_CLOEXEC duplicates the open `source` to the
-            // lowest free number at or above `fd` (`fd` itself, unless it was
-            // reused meanwhile); failure is reported through the result.
-            let dup = cvt(unsafe { libc::fcntl(source.as_raw_fd(), libc::F_DUPFD_CLOEXEC, fd) });
-            // SAFETY: `dup` was just returned by fcntl: open, and owned by
-            // nothing else.
-            dup.ok().map(|dup| unsafe { OwnedFd::from_raw_fd(dup) })
-        })
-        .collect();
-    held.push(source.into());
-    held
-}
-
 impl<P, F, T> Drop for SelectorImpl<P, F, T> {
     fn drop(&mut self) {
         // Wakers outlive the selector: make them fail instead of signalling a
@@ -455,22 +421,7 @@ impl<P, F, T> Drop for SelectorImpl<P, F, T> {
     }
 }
 
-#[cfg(unix)]
-impl<P: AsFd, F, T> AsFd for SelectorImpl<P, F, T> {
-    /// The kernel object's descriptor (Python's `fileno()`), for the backends
-    /// that have one (epoll, kqueue, /dev/poll). It stays open until the
-    /// selector is dropped, even after [`Selector::close`].
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.poller.as_fd()
-    }
-}
-
-#[cfg(unix)]
-impl<P: AsFd, F, T> AsRawFd for SelectorImpl<P, F, T> {
-    fn as_raw_fd(&self) -> RawFd {
-        self.poller.as_fd().as_raw_fd()
-    }
-}
+// On Unix, `AsFd` and `AsRawFd` where the poller has a descriptor (`sys`).
 
 impl<P: Poller, F, T> fmt::Debug for SelectorImpl<P, F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -48,41 +48,12 @@ pub fn to_millis(timeout: Option<Duration>) -> libc::c_int {
 
 /// `timeout` clamped to [`MAX_WAIT_SECS`], as `(seconds, nanoseconds)`.
 #[inline]
-fn clamped(timeout: Duration) -> (u64, u32) {
+pub(crate) fn clamped(timeout: Duration) -> (u64, u32) {
     if timeout.as_secs() >= MAX_WAIT_SECS {
         (MAX_WAIT_SECS, 0)
     } else {
         (timeout.as_secs(), timeout.subsec_nanos())
     }
-}
-
-/// `timeout` as a `timespec` for `kevent(2)` (nanosecond precision), clamped
-/// to [`MAX_WAIT_SECS`]; `None` stays `None` (a null pointer: block).
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use selectors_core::backend::to_timespec;
-///
-/// let ts = to_timespec(Some(Duration::new(2, 5))).unwrap();
-/// assert_eq!((ts.tv_sec, ts.tv_nsec), (2, 5));
-/// assert!(to_timespec(None).is_none());
-/// assert_eq!(to_timespec(Some(Duration::MAX)).unwrap().tv_sec, 100_000_000);
-/// ```
-#[cfg(unix)]
-#[inline]
-pub fn to_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
-    timeout.map(|t| {
-        let (secs, nanos) = clamped(t);
-        // SAFETY: `timespec` is plain old data; all-zero is a valid value, and
-        // zeroing also covers the padding fields some targets have.
-        let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-        // Both fit: secs <= 10^8 and nanos < 10^9.
-        ts.tv_sec = secs as libc::time_t;
-        ts.tv_nsec = nanos as _;
-        ts
-    })
 }
 
 /// `timeout` as whole seconds and microseconds, rounded *up* to a
@@ -109,32 +80,6 @@ pub fn to_micros(timeout: Option<Duration>) -> Option<(u64, u32)> {
             1_000_000 => (secs + 1, 0),
             micros => (secs, micros),
         }
-    })
-}
-
-/// `timeout` as a `timeval` for `select(2)`, rounded *up* to whole
-/// microseconds and clamped to [`MAX_WAIT_SECS`]; `None` stays `None`.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use selectors_core::backend::to_timeval;
-///
-/// let tv = to_timeval(Some(Duration::from_nanos(1))).unwrap();
-/// assert_eq!((tv.tv_sec, tv.tv_usec), (0, 1));
-/// let tv = to_timeval(Some(Duration::from_nanos(1_999_999_001))).unwrap();
-/// assert_eq!((tv.tv_sec, tv.tv_usec), (2, 0));
-/// ```
-#[cfg(unix)]
-#[inline]
-pub fn to_timeval(timeout: Option<Duration>) -> Option<libc::timeval> {
-    to_micros(timeout).map(|(secs, micros)| {
-        // SAFETY: `timeval` is plain old data; all-zero is a valid value.
-        let mut tv: libc::timeval = unsafe { std::mem::zeroed() };
-        tv.tv_sec = secs as libc::time_t;
-        tv.tv_usec = micros as libc::suseconds_t;
-        tv
     })
 }
 
@@ -215,17 +160,6 @@ mod tests {
         assert_eq!(to_micros(Some(Duration::new(1, 1_000))), Some((1, 1)));
         assert_eq!(to_micros(Some(Duration::new(1, 1_001))), Some((1, 2)));
         assert_eq!(to_micros(Some(Duration::MAX)), Some((MAX_WAIT_SECS, 0)));
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn timeval_rounds_up_and_clamps() {
-        let tv = to_timeval(Some(Duration::from_nanos(999))).unwrap();
-        assert_eq!((tv.tv_sec, tv.tv_usec), (0, 1));
-        let tv = to_timeval(Some(Duration::new(3, 999_999_999))).unwrap();
-        assert_eq!((tv.tv_sec, tv.tv_usec), (4, 0));
-        let tv = to_timeval(Some(Duration::MAX)).unwrap();
-        assert_eq!((tv.tv_sec, tv.tv_usec), (MAX_WAIT_SECS as libc::time_t, 0));
     }
 
     #[test]

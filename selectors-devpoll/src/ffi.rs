@@ -43,10 +43,7 @@ static_assertions::const_assert_eq!(std::mem::size_of::<libc::pollfd>(), 8);
 
 // The layout of `struct dvpoll` as the C compiler lays it out, on the 64-bit
 // targets Rust supports for these systems.
-#[cfg(all(
-    target_pointer_width = "64",
-    any(target_os = "illumos", target_os = "solaris")
-))]
+#[cfg(all(target_pointer_width = "64", selectors_devpoll))]
 mod layout {
     use super::Dvpoll;
     use std::mem::{offset_of, size_of};

@@ -36,8 +36,7 @@
 //! # Examples
 //!
 //! ```
-//! # // Compiled to nothing where the crate is empty.
-//! # #[cfg(any(target_os = "illumos", target_os = "solaris"))]
+//! # #[cfg(selectors_devpoll)] // Set by the build script, where the crate is not empty.
 //! # fn main() -> std::io::Result<()> {
 //! use std::io::Write;
 //! use std::os::fd::AsRawFd;
@@ -60,7 +59,7 @@
 //! assert_eq!(ready, [("b", EVENT_READ | EVENT_WRITE)]);
 //! # Ok(())
 //! # }
-//! # #[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
+//! # #[cfg(not(selectors_devpoll))]
 //! # fn main() {}
 //! ```
 //!
@@ -70,18 +69,25 @@
 //! [poll(4D)](https://docs.oracle.com/cd/E88353_01/html/E37851/poll-4d.html) (Solaris),
 //! illumos's `<sys/devpoll.h>` and `uts/common/io/devpoll.c`,
 //! CPython's `Lib/selectors.py` (`_PollLikeSelector`, `DevpollSelector`).
-#![cfg(any(target_os = "illumos", target_os = "solaris", all(test, unix)))]
+// illumos and Solaris (set by the crate's build script), and the unit tests
+// on every Unix.
+#![cfg(any(selectors_devpoll, all(test, unix)))]
 
 // Compiled in the unit tests on every Unix too, for `POLLREMOVE`.
-#[cfg_attr(
-    not(any(target_os = "illumos", target_os = "solaris")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(selectors_devpoll), allow(dead_code))]
 mod ffi;
 
-#[cfg(any(target_os = "illumos", target_os = "solaris"))]
-pub use poller::{Devpoll, DevpollSelector};
+#[cfg(selectors_devpoll)]
+mod poller;
+
+#[cfg(selectors_devpoll)]
+pub use poller::Devpoll;
 pub use selectors_core::api::*;
+
+/// Python's `DevpollSelector`: a [`Selector`] on `/dev/poll`, holding file
+/// objects `F` with data `T`.
+#[cfg(selectors_devpoll)]
+pub type DevpollSelector<F = RawFd, T = ()> = SelectorImpl<Devpoll, F, T>;
 
 use selectors_core::backend::{pollfd_events, pollfd_interest, ReadyList};
 
@@ -147,194 +153,6 @@ fn collect(results: &[libc::pollfd], waker: Option<RawFd>, ready: &mut ReadyList
         }
     }
     woken
-}
-
-#[cfg(any(target_os = "illumos", target_os = "solaris"))]
-mod poller {
-    //! The system calls: `open("/dev/poll")`, `write(2)` and the `DP_POLL` /
-    //! `DP_ISPOLLED` ioctls.
-
-    use std::io;
-    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-    use std::time::Duration;
-
-    use selectors_core::backend::{cvt, to_millis, EventBuffer, Poller, ReadyList, WakeSlot};
-    use selectors_core::{Events, SelectorImpl};
-
-    use crate::ffi::{Dvpoll, DP_ISPOLLED, DP_POLL};
-
-    /// Python's `DevpollSelector`: a [`Selector`](crate::Selector) on
-    /// `/dev/poll`, holding file objects `F` with data `T`.
-    pub type DevpollSelector<F = RawFd, T = ()> = SelectorImpl<Devpoll, F, T>;
-
-    /// The `/dev/poll` instance behind [`DevpollSelector`]: its [`Poller`].
-    #[derive(Debug)]
-    pub struct Devpoll {
-        dpfd: OwnedFd,
-        /// Where `DP_POLL` writes, with room for every registered descriptor,
-        /// the waker's included.
-        results: EventBuffer<libc::pollfd>,
-        /// The waker's pipe, registered for `POLLIN`.
-        wake: WakeSlot,
-    }
-
-    const EMPTY: libc::pollfd = libc::pollfd {
-        fd: -1,
-        events: 0,
-        revents: 0,
-    };
-
-    impl Devpoll {
-        /// Writes `entries` to `/dev/poll`, which applies them in order. On
-        /// error, the entries before the one that failed may have been applied:
-        /// the caller undoes them.
-        fn write(&self, entries: &[libc::pollfd]) -> io::Result<()> {
-            let bytes = std::mem::size_of_val(entries);
-            loop {
-                // SAFETY: `dpfd` is open; `entries` is `bytes` bytes of
-                // initialised `pollfd`s, which the driver only reads.
-                let written =
-                    unsafe { libc::write(self.dpfd.as_raw_fd(), entries.as_ptr().cast(), bytes) };
-                match cvt(written) {
-                    Ok(n) if n as usize == bytes => return Ok(()),
-                    // The driver copies in the whole buffer or fails: a short
-                    // count would be a driver bug, reported as such.
-                    Ok(_) => return Err(io::ErrorKind::WriteZero.into()),
-                    // A signal while the driver waited for another writer, before
-                    // it applied anything (devpoll.c, `dpwrite`): safe to retry.
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(err) => return Err(err),
-                }
-            }
-        }
-
-        /// The events the driver has cached for `fd` (`DP_ISPOLLED`), or `None`
-        /// if it does not watch `fd`. A backend-specific query, reached through
-        /// [`SelectorImpl::poller`].
-        ///
-        /// # Errors
-        ///
-        /// The kernel's, e.g. `EACCES` in a forked child.
-        ///
-        /// # Examples
-        ///
-        /// ```
-        /// use std::os::fd::AsRawFd;
-        /// use std::os::unix::net::UnixStream;
-        /// use selectors_devpoll::{DevpollSelector, Selector, EVENT_READ};
-        ///
-        /// let (a, _b) = UnixStream::pair()?;
-        /// let mut sel = DevpollSelector::new()?;
-        /// sel.register(a.as_raw_fd(), EVENT_READ, ())?;
-        /// assert_eq!(sel.poller().polled_events(a.as_raw_fd())?, Some(EVENT_READ));
-        /// sel.unregister(a.as_raw_fd())?;
-        /// assert_eq!(sel.poller().polled_events(a.as_raw_fd())?, None);
-        /// # Ok::<(), std::io::Error>(())
-        /// ```
-        #[doc(alias = "DP_ISPOLLED")]
-        pub fn polled_events(&self, fd: RawFd) -> io::Result<Option<Events>> {
-            let mut query = libc::pollfd {
-                fd,
-                events: 0,
-                revents: 0,
-            };
-            // SAFETY: `dpfd` is open; DP_ISPOLLED reads and writes one `pollfd`,
-            // which `query` is, alive for the call.
-            let cached =
-                cvt(unsafe { libc::ioctl(self.dpfd.as_raw_fd(), DP_ISPOLLED, &mut query) })?;
-            Ok((cached == 1).then(|| crate::watched_events(query.revents)))
-        }
-    }
-
-    impl Poller for Devpoll {
-        const NAME: &'static str = "devpoll";
-
-        fn new() -> io::Result<Self> {
-            // SAFETY: a valid C string; no other pointer; the result is checked.
-            let fd =
-                cvt(unsafe { libc::open(c"/dev/poll".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
-            Ok(Devpoll {
-                // SAFETY: `fd` was just returned by open(2), is open, and is
-                // owned by nothing else.
-                dpfd: unsafe { OwnedFd::from_raw_fd(fd) },
-                results: EventBuffer::new(EMPTY),
-                wake: WakeSlot::default(),
-            })
-        }
-
-        fn register(&mut self, fd: RawFd, events: Events) -> io::Result<()> {
-            if let Err(err) = self.write(&crate::add_entry(fd, events)) {
-                // The driver may have cached the descriptor before the poll of it
-                // failed; leave nothing behind.
-                let _ = self.write(&crate::remove_entry(fd));
-                return Err(err);
-            }
-            self.results.add(1);
-            Ok(())
-        }
-
-        fn modify(&mut self, fd: RawFd, old: Events, new: Events) -> io::Result<()> {
-            if let Err(err) = self.write(&crate::modify_entries(fd, new)) {
-                // The removal may have been applied before the new mask failed:
-                // put the old registration back, so that a failed modify changes
-                // nothing (best effort: this write fails only if the same poll
-                // fails again).
-                let _ = self.write(&crate::add_entry(fd, old));
-                return Err(err);
-            }
-            Ok(())
-        }
-
-        fn unregister(&mut self, fd: RawFd, _events: Events) {
-            self.results.remove(1);
-            // The driver skips a removal of a descriptor it does not cache, so
-            // this fails only in a forked child (EACCES), where no DP_POLL can
-            // see the entry anyway. CPython ignores errors here too.
-            let _ = self.write(&crate::remove_entry(fd));
-        }
-
-        #[inline]
-        fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
-            let mut dvpoll = Dvpoll {
-                dp_fds: self.results.as_mut_ptr(),
-                dp_nfds: self.results.len() as libc::nfds_t,
-                dp_timeout: to_millis(timeout),
-                #[cfg(target_os = "illumos")]
-                dp_setp: std::ptr::null_mut(),
-            };
-            // SAFETY: `dpfd` is open; `dvpoll` is a valid `struct dvpoll` alive
-            // for the call, whose `dp_fds` points to `dp_nfds` writable `pollfd`s
-            // (the driver writes at most that many).
-            let n = cvt(unsafe { libc::ioctl(self.dpfd.as_raw_fd(), DP_POLL, &mut dvpoll) })?;
-            // Non-negative after `cvt`, and at most `dp_nfds`.
-            if crate::collect(&self.results[..n as usize], self.wake.fd(), ready) {
-                self.wake.fire();
-            }
-            Ok(())
-        }
-
-        fn close(&mut self) {
-            // Every registration was unregistered; only the waker may be left.
-            self.results.reset();
-        }
-
-        #[inline]
-        fn wake_slot(&mut self) -> Option<&mut WakeSlot> {
-            Some(&mut self.wake)
-        }
-
-        fn watch_waker(&mut self, fd: RawFd) -> io::Result<()> {
-            self.write(&crate::add_entry(fd, Events::READ))?;
-            self.results.add(1);
-            Ok(())
-        }
-    }
-
-    impl AsFd for Devpoll {
-        fn as_fd(&self) -> BorrowedFd<'_> {
-            self.dpfd.as_fd()
-        }
-    }
 }
 
 #[cfg(test)]

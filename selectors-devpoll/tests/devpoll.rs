@@ -1,6 +1,7 @@
 //! /dev/poll-specific behaviour, beyond the shared conformance suite: what
 //! the driver has cached, seen through `DP_ISPOLLED`.
-#![cfg(any(target_os = "illumos", target_os = "solaris"))]
+// illumos and Solaris: set by the crate's build script.
+#![cfg(selectors_devpoll)]
 
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::Duration;

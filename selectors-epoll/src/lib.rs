@@ -15,7 +15,7 @@
 //! # Examples
 //!
 //! ```
-//! # #[cfg(any(target_os = "linux", target_os = "android"))]
+//! # #[cfg(selectors_epoll)] // Set by the build script, where the crate is not empty.
 //! # fn main() -> std::io::Result<()> {
 //! use std::io::Write;
 //! use std::os::fd::AsRawFd;
@@ -33,7 +33,7 @@
 //! assert_eq!(ready, [("b", EVENT_READ)]);
 //! # Ok(())
 //! # }
-//! # #[cfg(not(any(target_os = "linux", target_os = "android")))]
+//! # #[cfg(not(selectors_epoll))]
 //! # fn main() {}
 //! ```
 //!
@@ -43,7 +43,8 @@
 //! [epoll_ctl(2)](https://man7.org/linux/man-pages/man2/epoll_ctl.2.html),
 //! [epoll_wait(2)](https://man7.org/linux/man-pages/man2/epoll_wait.2.html),
 //! CPython's `Lib/selectors.py` (`_PollLikeSelector`, `EpollSelector`).
-#![cfg(any(target_os = "linux", target_os = "android"))]
+// Linux and Android: set by the crate's build script.
+#![cfg(selectors_epoll)]
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use selectors_core::backend::cvt;
 
 cfg_if::cfg_if! {
-    if #[cfg(all(target_os = "linux", selectors_libkqueue))] {
+    if #[cfg(libkqueue)] {
         use std::ffi::{c_int, c_void};
 
         /// libkqueue's `struct kevent` on Linux (`<kqueue/sys/event.h>`):
@@ -109,7 +109,7 @@ cfg_if::cfg_if! {
 
 /// The filter and the trigger of the waker's user event, where the kernel
 /// has `EVFILT_USER` (not under libkqueue: see `Kqueue::add_waker`).
-#[cfg(not(all(target_os = "linux", selectors_libkqueue)))]
+#[cfg(not(libkqueue))]
 pub(crate) use libc::{EVFILT_USER, EV_CLEAR, NOTE_TRIGGER};
 
 /// A change list entry: `filter` on descriptor (or identifier) `ident`, with

@@ -32,11 +32,12 @@
 //! file or pipe handle is refused at registration (`WSAENOTSOCK`).
 //!
 //! The choice follows Python's order (kqueue, epoll, devpoll, poll, select)
-//! and is made at compile time; the compiler checks this table (a change to
-//! the choice that disagrees with it does not build). For testing,
-//! `--cfg selectors_force_poll` or `--cfg selectors_force_select` in
-//! `RUSTFLAGS` makes `DefaultSelector` the portable backend on any Unix (on
-//! Windows, where select is the only backend, they change nothing).
+//! and is made at compile time, by the build script; the compiler checks
+//! this table (a change to the choice that disagrees with it does not
+//! build). For testing, `--cfg selectors_force_poll` or
+//! `--cfg selectors_force_select` in `RUSTFLAGS` makes `DefaultSelector` the
+//! portable backend on any Unix (on Windows, where select is the only
+//! backend, they change nothing).
 //! On Linux, `--cfg selectors_libkqueue` (with libkqueue installed, see the
 //! `selectors-kqueue` crate) adds `KqueueSelector` over libkqueue's
 //! emulation; `DefaultSelector` stays `EpollSelector`.
@@ -216,7 +217,6 @@
 //! (0.1 → 0.2 while the major version is 0), never in a patch release, only
 //! to a Rust that has been stable for at least six months, and every raise
 //! is noted in the changelog.
-#![cfg_attr(docsrs, feature(doc_cfg))]
 // Where `PollSelector` is not in this crate (Windows), the table links to
 // the poll crate's documentation, which docs.rs renders for Unix.
 #![cfg_attr(
@@ -225,86 +225,70 @@
     doc = "[`PollSelector`]: https://docs.rs/selectors-poll/latest/selectors_poll/struct.PollSelector.html"
 )]
 
+// The build script names, once, the backends of the target (`has_epoll`,
+// `has_kqueue`, `has_devpoll`) and the one that is the default
+// (`selectors_default`); the crate docs' table says the same in words.
+
 pub use selectors_core::api::*;
 
 #[cfg(unix)]
-#[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use selectors_poll::PollSelector;
 pub use selectors_select::SelectSelector;
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-#[cfg_attr(docsrs, doc(cfg(any(target_os = "linux", target_os = "android"))))]
+#[cfg(has_epoll)]
 pub use selectors_epoll::EpollSelector;
 
-// Where the target has a kqueue, as the kqueue crate's build script decides
-// (the one definition of that list; the crate docs' table names them). The
-// kqueue crate is a dependency on Unix only.
-#[cfg(unix)]
-selectors_kqueue::cfg_kqueue! {
-    pub use selectors_kqueue::KqueueSelector;
-}
+#[cfg(has_kqueue)]
+pub use selectors_kqueue::KqueueSelector;
 
-#[cfg(any(target_os = "illumos", target_os = "solaris"))]
-#[cfg_attr(docsrs, doc(cfg(any(target_os = "illumos", target_os = "solaris"))))]
+#[cfg(has_devpoll)]
 pub use selectors_devpoll::DevpollSelector;
 
-// Python prefers kqueue, then epoll, devpoll, poll and select. The systems
-// with kqueue, epoll and /dev/poll are disjoint, but for Linux with
-// libkqueue, where epoll stays the default: so epoll and /dev/poll are
-// chosen by OS first, and kqueue wherever else it exists. Windows has select
-// only (Winsock's), as in Python.
-cfg_if::cfg_if! {
-    if #[cfg(selectors_force_select)] {
-        /// The most efficient selector of this platform; forced to
-        /// [`SelectSelector`] by `--cfg selectors_force_select`.
-        pub type DefaultSelector<F = RawFd, T = ()> = SelectSelector<F, T>;
-    } else if #[cfg(all(unix, selectors_force_poll))] {
-        /// The most efficient selector of this platform; forced to
-        /// [`PollSelector`] by `--cfg selectors_force_poll`.
-        pub type DefaultSelector<F = RawFd, T = ()> = PollSelector<F, T>;
-    } else if #[cfg(any(target_os = "linux", target_os = "android"))] {
-        /// The most efficient selector of this platform: [`EpollSelector`].
-        pub type DefaultSelector<F = RawFd, T = ()> = EpollSelector<F, T>;
-    } else if #[cfg(any(target_os = "illumos", target_os = "solaris"))] {
-        /// The most efficient selector of this platform: [`DevpollSelector`].
-        pub type DefaultSelector<F = RawFd, T = ()> = DevpollSelector<F, T>;
-    } else if #[cfg(unix)] {
-        selectors_kqueue::cfg_kqueue! {
-            /// The most efficient selector of this platform: [`KqueueSelector`].
-            pub type DefaultSelector<F = RawFd, T = ()> = KqueueSelector<F, T>;
-        }
-        selectors_kqueue::cfg_not_kqueue! {
-            /// The most efficient selector of this platform: [`PollSelector`].
-            pub type DefaultSelector<F = RawFd, T = ()> = PollSelector<F, T>;
-        }
-    } else if #[cfg(windows)] {
-        /// The most efficient selector of this platform: [`SelectSelector`],
-        /// on Winsock's `select` (sockets only).
-        pub type DefaultSelector<F = RawFd, T = ()> = SelectSelector<F, T>;
-    } else {
-        compile_error!("selectors supports Unix and Windows only");
-    }
-}
+/// The most efficient selector of this platform: [`EpollSelector`].
+#[cfg(selectors_default = "epoll")]
+pub type DefaultSelector<F = RawFd, T = ()> = EpollSelector<F, T>;
+
+/// The most efficient selector of this platform: [`KqueueSelector`].
+#[cfg(selectors_default = "kqueue")]
+pub type DefaultSelector<F = RawFd, T = ()> = KqueueSelector<F, T>;
+
+/// The most efficient selector of this platform: [`DevpollSelector`].
+#[cfg(selectors_default = "devpoll")]
+pub type DefaultSelector<F = RawFd, T = ()> = DevpollSelector<F, T>;
+
+/// The most efficient selector of this platform: [`PollSelector`] (on a
+/// Unix without epoll, kqueue or /dev/poll, or where
+/// `--cfg selectors_force_poll` forces it).
+#[cfg(selectors_default = "poll")]
+pub type DefaultSelector<F = RawFd, T = ()> = PollSelector<F, T>;
+
+/// The most efficient selector of this platform: [`SelectSelector`] (on
+/// Windows, where it is Winsock's `select`, sockets only; or where
+/// `--cfg selectors_force_select` forces it).
+#[cfg(selectors_default = "select")]
+pub type DefaultSelector<F = RawFd, T = ()> = SelectSelector<F, T>;
+
+#[cfg(not(any(unix, windows)))]
+compile_error!("selectors supports Unix and Windows only");
 
 // The OS table of the crate docs, checked by the compiler on every target
 // CI builds: `DefaultSelector` is exactly the backend the table names.
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    not(any(selectors_force_poll, selectors_force_select))
-))]
-static_assertions::assert_type_eq_all!(DefaultSelector, EpollSelector);
-#[cfg(unix)]
-selectors_kqueue::cfg_kqueue! {
-    #[cfg(not(any(target_os = "linux", selectors_force_poll, selectors_force_select)))]
-    static_assertions::assert_type_eq_all!(DefaultSelector, KqueueSelector);
-}
-#[cfg(all(
-    any(target_os = "illumos", target_os = "solaris"),
-    not(any(selectors_force_poll, selectors_force_select))
-))]
-static_assertions::assert_type_eq_all!(DefaultSelector, DevpollSelector);
+#[cfg(all(unix, not(any(selectors_force_poll, selectors_force_select))))]
+const _: () = {
+    use static_assertions::assert_type_eq_all as same;
+    #[cfg(has_epoll)]
+    same!(DefaultSelector, EpollSelector);
+    #[cfg(all(has_kqueue, not(has_epoll)))]
+    same!(DefaultSelector, KqueueSelector);
+    #[cfg(has_devpoll)]
+    same!(DefaultSelector, DevpollSelector);
+    #[cfg(not(any(has_epoll, has_kqueue, has_devpoll)))]
+    same!(DefaultSelector, PollSelector);
+};
+// Windows has select only (`selectors_force_poll` changes nothing there).
 #[cfg(all(windows, not(selectors_force_select)))]
 static_assertions::assert_type_eq_all!(DefaultSelector, SelectSelector);
+// What the testing cfgs force.
 #[cfg(all(unix, selectors_force_poll, not(selectors_force_select)))]
 static_assertions::assert_type_eq_all!(DefaultSelector, PollSelector);
 #[cfg(selectors_force_select)]
