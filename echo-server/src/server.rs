@@ -245,13 +245,15 @@ impl EchoServer {
         // Handlers only ever close their own connection, so every descriptor
         // of the ready list is still registered; a missing one is skipped
         // all the same, as the `select_into` docs advise.
-        let Ok(mut key) = self.selector.get_key_mut(fd) else {
-            return Ok(());
+        let next = {
+            let Ok(mut key) = self.selector.get_key_mut(fd) else {
+                return Ok(());
+            };
+            let (Socket::Client(stream), connection) = key.parts_mut() else {
+                return Ok(());
+            };
+            on_ready(connection, stream, events, &mut self.buf, &mut self.budget)
         };
-        let (Socket::Client(stream), connection) = key.parts_mut() else {
-            return Ok(());
-        };
-        let next = on_ready(connection, stream, events, &mut self.buf, &mut self.budget);
         match next {
             // No system call unless the interest changed. If the kernel
             // refuses the change (out of memory), the connection is closed.

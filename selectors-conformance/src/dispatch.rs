@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use selectors_core::{Error, Events, FileObject, RawFd, Result, Selector, EVENT_READ, EVENT_WRITE};
 
 use crate::helpers::{
-    open, peer_closed, ready_fds, socketpair, AsRawFd, FromRawFd, IntoRawFd, Stream,
+    error_of, open, peer_closed, ready_fds, socketpair, AsRawFd, FromRawFd, IntoRawFd, Stream,
 };
 use crate::quirks::Quirks;
 
@@ -209,7 +209,7 @@ pub fn test_dispatch_lends_the_key<S: Selector<Stream, u32>>(
     let handled = sel
         .dispatch(
             Some(Duration::from_secs(5)),
-            |sel, key, events| -> Result<()> {
+            |sel, key, events| -> io::Result<()> {
                 calls += 1;
                 let fd = key.fd();
                 assert_eq!(events, EVENT_READ);
@@ -268,10 +268,13 @@ pub fn test_dispatch_lends_the_key<S: Selector<Stream, u32>>(
 
     // A panic too.
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = sel.dispatch(Some(Duration::from_secs(5)), |_, key, _| -> Result<()> {
-            *key.data_mut() = 8;
-            panic!("handler bug")
-        });
+        let _ = sel.dispatch(
+            Some(Duration::from_secs(5)),
+            |_, key, _| -> io::Result<()> {
+                *key.data_mut() = 8;
+                panic!("handler bug")
+            },
+        );
     }));
     assert!(caught.is_err());
     assert_eq!(*sel.get_key(kept).unwrap().data(), 8);
@@ -284,13 +287,15 @@ pub fn test_dispatch_lends_the_key<S: Selector<Stream, u32>>(
     let (c, _c_peer) = socketpair();
     let cfd = c.as_raw_fd();
     let mut replacement = Some(c);
-    let result = sel.dispatch(Some(Duration::from_secs(5)), |_, key, _| {
-        *key.fileobj_mut() = replacement.take().unwrap();
-        Ok::<(), Error>(())
-    });
+    let err = sel
+        .dispatch(Some(Duration::from_secs(5)), |_, key, _| {
+            *key.fileobj_mut() = replacement.take().unwrap();
+            Ok(())
+        })
+        .unwrap_err();
     assert!(
-        matches!(result, Err(Error::FdChanged { old, new }) if old == kept && new == cfd),
-        "{result:?}"
+        matches!(error_of(&err), Some(Error::FdChanged { old, new }) if *old == kept && *new == cfd),
+        "{err:?}"
     );
     assert!(sel.get_map().is_empty());
     assert!(ready_fds(&mut sel, Some(Duration::ZERO)).is_empty());
@@ -298,13 +303,13 @@ pub fn test_dispatch_lends_the_key<S: Selector<Stream, u32>>(
     // Closing the selector inside a handler: the lent key is dropped too.
     let (d, d_peer) = socketpair();
     sel.register(d, EVENT_WRITE, 0).unwrap();
-    sel.dispatch(Some(Duration::from_secs(5)), |sel, _, _| sel.close())
+    sel.dispatch(Some(Duration::from_secs(5)), |sel, _, _| Ok(sel.close()?))
         .unwrap();
     assert!(sel.is_closed() && peer_closed(&d_peer));
-    assert!(matches!(
-        sel.dispatch(Some(Duration::ZERO), |_, _, _| Ok::<(), Error>(())),
-        Err(Error::Closed)
-    ));
+    let err = sel
+        .dispatch(Some(Duration::ZERO), |_, _, _| Ok(()))
+        .unwrap_err();
+    assert!(matches!(error_of(&err), Some(Error::Closed)), "{err:?}");
     drop((a_peer, b_peer));
 }
 
@@ -324,7 +329,7 @@ pub fn test_selector_through_mut_ref<S: Selector<Stream, u32>>(
             let mut buf = [0; 8];
             let n = key.fileobj_mut().read(&mut buf)?;
             *key.data_mut() += n as u32;
-            io::Result::Ok(())
+            Ok(())
         })
         .unwrap()
     }

@@ -35,6 +35,12 @@ pub fn socketpair() -> (Stream, Stream) {
     (a, b)
 }
 
+/// The [`Error`] inside an [`io::Error`] that one converted into (what
+/// [`Selector::dispatch`] returns), if it is one.
+pub fn error_of(err: &io::Error) -> Option<&Error> {
+    err.get_ref()?.downcast_ref::<Error>()
+}
+
 /// `true` if `fd` is an open descriptor.
 pub fn is_open(fd: RawFd) -> bool {
     selectors_core::backend::check_open(fd).is_ok()

@@ -34,7 +34,7 @@ pub fn test_key_mut_changes_only_data<S: Selector<Stream, String>>(
         assert_eq!(stream.as_raw_fd(), afd);
         data.push('!');
     }
-    *sel.get_key_mut(bfd).unwrap().into_data_mut() = "b2".into();
+    *sel.get_key_mut(bfd).unwrap().data_mut() = "b2".into();
     let key = sel.get_key(afd).unwrap();
     assert_eq!(
         (key.fd(), key.events(), key.data().as_str()),
@@ -110,15 +110,25 @@ pub fn test_with_fileobj_mut<S: Selector<io::BufReader<Stream>, u32>>(
         [(afd, EVENT_READ)]
     );
 
-    // Replaced by another descriptor: refused, the registration withdrawn.
+    // Replaced by another descriptor: refused, the registration withdrawn,
+    // and what the closure returned (here the object it replaced) handed
+    // back with the error rather than dropped.
     let bfd = b.as_raw_fd();
     let mut replacement = Some(io::BufReader::new(b));
-    let result = sel.with_fileobj_mut(afd, |reader, _| {
-        *reader = replacement.take().unwrap();
-    });
+    let err = sel
+        .with_fileobj_mut(afd, |reader, _| {
+            std::mem::replace(reader, replacement.take().unwrap())
+        })
+        .unwrap_err();
     assert!(
-        matches!(result, Err(Error::FdChanged { old, new }) if old == afd && new == bfd),
-        "{result:?}"
+        matches!(err.error(), Error::FdChanged { old, new } if *old == afd && *new == bfd),
+        "{err:?}"
+    );
+    let replaced = err.into_value().expect("the closure ran");
+    assert_eq!(replaced.get_ref().as_raw_fd(), afd);
+    assert!(
+        !peer_closed(&a_peer),
+        "the replaced object is handed back open"
     );
     assert!(sel.get_map().is_empty());
     assert_err(
@@ -131,16 +141,15 @@ pub fn test_with_fileobj_mut<S: Selector<io::BufReader<Stream>, u32>>(
         |e| matches!(e, Error::NotRegistered(_)),
         "get_key",
     );
-    // The replacement, b, was dropped with the key (and `afd`'s old socket
-    // by the closure's assignment): both are closed, and the kernel does not
-    // watch them.
-    assert!(peer_closed(&b_peer) && peer_closed(&a_peer));
+    // The replacement, b, was dropped with the key: closed, and the kernel
+    // watches neither of them.
+    assert!(peer_closed(&b_peer));
     assert!(ready_fds(&mut sel, Some(Duration::ZERO)).is_empty());
-    assert_err(
-        sel.with_fileobj_mut(afd, |_, _| ()),
-        |e| matches!(e, Error::NotRegistered(_)),
-        "with_fileobj_mut of an unknown fd",
-    );
+    drop(replaced);
+    assert!(peer_closed(&a_peer));
+    let err = sel.with_fileobj_mut(afd, |_, _| ()).unwrap_err();
+    assert!(matches!(err.error(), Error::NotRegistered(_)), "{err:?}");
+    assert!(err.into_value().is_none(), "the closure did not run");
     drop((a_peer, b_peer));
 }
 

@@ -36,14 +36,16 @@
 //! ```
 //!
 //! which generates `epoll::test_register`, `epoll::test_modify`, …, one
-//! `#[test]` each; the trailing `test_fileno`, which needs `AsRawFd`, is
-//! for the backends with a kernel descriptor of their own.
+//! `#[test]` each; the trailing names (`test_fileno`,
+//! `test_close_inside_a_handler_quiets_the_kernel_object`), which need
+//! `AsRawFd`, are for the backends with a kernel descriptor of their own.
 //!
 //! # Layout
 //!
 //! Each test is a generic function `test_*(new, quirks)` over `Selector`,
 //! in a module per subject: registering, modifying, look-ups, closing,
-//! `select` and its timeouts, scale, the waker, keys, dispatching. All are
+//! `select` and its timeouts, scale, the waker, keys, dispatching,
+//! descriptor numbers reused within one call. All are
 //! re-exported here, where the macro finds them by name. The helpers they
 //! share (socket pairs, [`ready_fds`], what differs between Unix and
 //! Windows) are public: the backend crates' own tests use them too.
@@ -72,6 +74,7 @@ mod keys;
 mod lookup;
 mod modify;
 mod register;
+mod reuse;
 mod scale;
 mod select;
 mod waker;
@@ -86,6 +89,7 @@ pub use keys::*;
 pub use lookup::*;
 pub use modify::*;
 pub use register::*;
+pub use reuse::*;
 pub use scale::*;
 pub use select::*;
 pub use waker::*;
@@ -138,6 +142,12 @@ macro_rules! conformance_suite {
             test_dispatch_lends_the_key,
             test_selector_through_mut_ref,
             test_failed_connect_is_write_ready,
+            test_dispatch_skips_registrations_of_the_round,
+            test_close_inside_a_handler,
+            test_waker_avoids_stale_registrations,
+            test_waker_avoids_the_lent_key,
+            test_waker_avoids_a_lent_raw_descriptor,
+            test_a_panicking_file_object_leaves_the_selector_consistent,
             // A file handle is refused only where select takes sockets only.
             #[cfg(windows)] test_register_non_socket
             $(, $extra)*

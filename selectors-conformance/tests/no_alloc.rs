@@ -90,7 +90,7 @@ fn hot_path_allocations<S: Selector<RawFd, u32>>(mut sel: S) -> u64 {
         let handled = sel
             .dispatch(Some(Duration::ZERO), |_, key, events| {
                 *key.data_mut() += u32::from(events.is_writable());
-                Ok::<(), selectors::Error>(())
+                Ok(())
             })
             .unwrap();
         assert_eq!(handled, 64);

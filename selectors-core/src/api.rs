@@ -3,10 +3,11 @@
 //! (`pub use selectors_core::api::*`). What backends need besides is in
 //! [`backend`](crate::backend).
 
-pub use crate::error::{Error, RegisterError, Result};
+pub use crate::error::{Error, LendError, RegisterError, Result};
 pub use crate::events::{Events, EVENT_READ, EVENT_WRITE};
-pub use crate::key::{Fd, FileObject, KeyMut, LentKey, SelectorKey};
+pub use crate::key::{Fd, FileObject, SelectorKey};
 pub use crate::map::{Iter, SelectorMap};
+pub use crate::registration::{KeyMut, LentKey, Registration};
 pub use crate::selector::{Ready, Selector};
 pub use crate::selector_impl::SelectorImpl;
 pub use crate::sys::RawFd;

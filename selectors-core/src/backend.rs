@@ -125,8 +125,10 @@ pub trait Poller: Send + Sync {
     fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()>;
 
     /// Releases what the poller can release once every registration has been
-    /// unregistered by [`Selector::close`](crate::Selector::close). The
-    /// kernel object itself is released on drop.
+    /// unregistered by [`Selector::close`](crate::Selector::close), and stops
+    /// watching the wake-up channel: after `close` the kernel object watches
+    /// nothing, so that a loop watching the selector's own descriptor never
+    /// sees it ready again. The kernel object itself is released on drop.
     fn close(&mut self) {}
 
     /// Where the poller keeps the receiving end of its descriptor wake-up
@@ -155,8 +157,12 @@ pub trait Poller: Send + Sync {
     /// Sets up the poller's wake-up channel (called at most once, on the
     /// first [`Selector::waker`](crate::Selector::waker)) and returns its
     /// sending half, with the descriptor the poller watches for it, if it
-    /// uses one (that number is then refused by `register`). A wake-up must
-    /// never be reported in the ready list: `wait` consumes it and
+    /// uses one (that number is then refused by `register`). The descriptor
+    /// must be one for which `taken` is `false`: `taken` says which numbers
+    /// registrations hold (some may be closed already, their numbers free
+    /// for the kernel to hand out again), and a channel that shared one
+    /// would be ended with that registration. A wake-up must never be
+    /// reported in the ready list: `wait` consumes it and
     /// [`take_woken`](Poller::take_woken) reports it.
     ///
     /// The default is [`add_wake_channel`]: a descriptor channel, through
@@ -167,8 +173,11 @@ pub trait Poller: Send + Sync {
     ///
     /// The kernel's; `Unsupported` for a poller without wake-ups (no
     /// [`wake_slot`](Poller::wake_slot)).
-    fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
-        add_wake_channel(self)
+    fn add_waker(
+        &mut self,
+        taken: &dyn Fn(RawFd) -> bool,
+    ) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
+        add_wake_channel(self, taken)
     }
 
     /// Whether the last `wait` consumed a wake-up; clears the flag. The
@@ -184,11 +193,11 @@ pub trait Poller: Send + Sync {
 /// them out.
 pub type ReadyList = Vec<(RawFd, Events)>;
 
-/// Gives `poller` a descriptor wake-up channel: opens it ([`wake_channel`]),
-/// has the poller watch its descriptor ([`Poller::watch_waker`]), and keeps
-/// its receiving end in the poller's [`Poller::wake_slot`]. What
-/// [`Poller::add_waker`] does by default, and the fallback of a poller that
-/// overrides it.
+/// Gives `poller` a descriptor wake-up channel: opens it, at a number for
+/// which `taken` is `false` ([`WakeSlot::open`]), has the poller watch its
+/// descriptor ([`Poller::watch_waker`]), and keeps its receiving end in the
+/// poller's [`Poller::wake_slot`]. What [`Poller::add_waker`] does by
+/// default, and the fallback of a poller that overrides it.
 ///
 /// # Errors
 ///
@@ -197,12 +206,13 @@ pub type ReadyList = Vec<(RawFd, Events)>;
 /// and the slot left as it was.
 pub fn add_wake_channel<P: Poller + ?Sized>(
     poller: &mut P,
+    taken: &dyn Fn(RawFd) -> bool,
 ) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
     if poller.wake_slot().is_none() {
         return Err(io::ErrorKind::Unsupported.into());
     }
     let mut opened = WakeSlot::default();
-    let (fd, signal) = opened.open()?;
+    let (fd, signal) = opened.open(taken)?;
     poller.watch_waker(fd)?;
     if let Some(slot) = poller.wake_slot() {
         *slot = opened;

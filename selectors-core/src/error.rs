@@ -29,7 +29,7 @@ use std::io;
 /// # Examples
 ///
 /// ```
-/// use selectors_core::Error;
+/// use selectors::Error;
 ///
 /// let err: std::io::Error = Error::NotRegistered(7).into();
 /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
@@ -224,6 +224,92 @@ impl<F, T> From<RegisterError<F, T>> for Error {
 
 impl<F, T> From<RegisterError<F, T>> for io::Error {
     fn from(err: RegisterError<F, T>) -> io::Error {
+        err.error.into()
+    }
+}
+
+/// A failed [`Selector::with_fileobj_mut`](crate::Selector::with_fileobj_mut):
+/// the error, with what the closure returned if it ran.
+///
+/// The closure runs only if the key could be lent; it may still fail
+/// afterwards, with [`Error::FdChanged`], when the closure replaced the file
+/// object by one of another descriptor. What it returned is then handed
+/// back here rather than dropped: `|f, _| std::mem::replace(f, new)` gets
+/// the old object back. It converts into [`Error`] and [`io::Error`]
+/// (dropping the value), so `?` works as with the other calls.
+pub struct LendError<R> {
+    error: Error,
+    value: Option<R>,
+}
+
+impl<R> LendError<R> {
+    /// The closure did not run.
+    pub(crate) fn new(error: Error) -> Self {
+        LendError { error, value: None }
+    }
+
+    /// The closure ran and returned `value`.
+    pub(crate) fn with_value(error: Error, value: R) -> Self {
+        LendError {
+            error,
+            value: Some(value),
+        }
+    }
+
+    /// The error.
+    #[must_use]
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The error, dropping the value.
+    #[must_use]
+    pub fn into_error(self) -> Error {
+        self.error
+    }
+
+    /// What the closure returned, if it ran.
+    #[must_use]
+    pub fn into_value(self) -> Option<R> {
+        self.value
+    }
+
+    /// The error and what the closure returned, if it ran.
+    #[must_use]
+    pub fn into_parts(self) -> (Error, Option<R>) {
+        (self.error, self.value)
+    }
+}
+
+impl<R> fmt::Debug for LendError<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LendError")
+            .field("error", &self.error)
+            .field("ran", &self.value.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> fmt::Display for LendError<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<R> std::error::Error for LendError<R> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<R> From<LendError<R>> for Error {
+    fn from(err: LendError<R>) -> Error {
+        err.error
+    }
+}
+
+impl<R> From<LendError<R>> for io::Error {
+    fn from(err: LendError<R>) -> io::Error {
         err.error.into()
     }
 }

@@ -12,7 +12,7 @@ use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign};
 /// # Examples
 ///
 /// ```
-/// use selectors_core::{Events, EVENT_READ, EVENT_WRITE};
+/// use selectors::{Events, EVENT_READ, EVENT_WRITE};
 ///
 /// let both = EVENT_READ | EVENT_WRITE;
 /// assert!(both.is_readable() && both.is_writable());

@@ -1,6 +1,5 @@
 //! File objects and the key a registration is kept under.
 
-use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
 
@@ -35,18 +34,16 @@ use crate::{Events, RawFd};
 /// Implementing it for a type of one's own:
 ///
 /// ```
-/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
-/// use std::os::fd::{AsRawFd, RawFd};
-/// use selectors_core::FileObject;
+/// use std::net::TcpStream;
+/// use selectors::{FileObject, RawFd};
 ///
-/// struct Connection { socket: std::net::TcpStream, served: u64 }
+/// struct Connection { socket: TcpStream, served: u64 }
 ///
 /// impl FileObject for Connection {
 ///     fn fileno(&self) -> RawFd {
-///         self.socket.as_raw_fd()
+///         self.socket.fileno() // std's sockets are file objects themselves
 ///     }
 /// }
-/// # }
 /// ```
 ///
 /// [`BorrowedFd`]: https://doc.rust-lang.org/std/os/fd/struct.BorrowedFd.html
@@ -158,24 +155,23 @@ impl<F: FileObject + io::Write> FileObject for io::BufWriter<F> {
 /// # Examples
 ///
 /// ```
-/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
 /// use std::io::{Read, Write};
-/// use std::os::unix::net::UnixStream;
-/// use selectors_core::{Fd, Selector, EVENT_READ};
-/// use selectors_poll::PollSelector;
+/// use std::net::{TcpListener, TcpStream};
+/// use selectors::{DefaultSelector, Fd, Selector, EVENT_READ};
 ///
-/// // Stands for any `AsFd` type of another crate.
-/// let (mut a, b) = UnixStream::pair()?;
-/// let mut sel = PollSelector::<Fd<UnixStream>, ()>::new()?;
-/// let fd = sel.register(Fd(b), EVENT_READ, ())?.fd();
-/// a.write_all(b"hi")?;
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let mut client = TcpStream::connect(listener.local_addr()?)?;
+/// // `TcpStream` stands for any `AsFd` type of another crate.
+/// let (conn, _) = listener.accept()?;
+/// let mut sel = DefaultSelector::<Fd<TcpStream>, ()>::new()?;
+/// let fd = sel.register(Fd(conn), EVENT_READ, ())?.fd();
+/// client.write_all(b"hi")?;
 /// assert_eq!(sel.select(None)?.count(), 1);
 /// let mut buf = [0; 2];
-/// sel.with_fileobj_mut(fd, |b, _| b.read_exact(&mut buf))??;
+/// sel.with_fileobj_mut(fd, |conn, _| conn.read_exact(&mut buf))??;
 /// assert_eq!(&buf, b"hi");
-/// let b: UnixStream = sel.unregister(fd)?.into_parts().0.into_inner();
-/// # drop(b);
-/// # }
+/// let conn: TcpStream = sel.unregister(fd)?.into_parts().0.into_inner();
+/// # drop(conn);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -255,7 +251,8 @@ impl<T: io::Write> io::Write for Fd<T> {
 /// what the kernel was told: its descriptor and events change only through
 /// the selector ([`Selector::modify`](crate::Selector::modify)). Mutable
 /// access goes through [`KeyMut`] (the data) and
-/// [`Selector::with_fileobj_mut`](crate::Selector::with_fileobj_mut) or
+/// [`Selector::with_fileobj_mut`](crate::Selector::with_fileobj_mut),
+/// [`Selector::with_key`](crate::Selector::with_key) or
 /// [`Selector::dispatch`](crate::Selector::dispatch) (the file object, with
 /// its descriptor checked afterwards). A key the caller owns (returned by
 /// [`unregister`](crate::Selector::unregister)) is registered nowhere.
@@ -264,33 +261,33 @@ impl<T: io::Write> io::Write for Fd<T> {
 /// nothing else:
 ///
 /// ```
-/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
-/// use std::os::fd::AsRawFd;
-/// use selectors_core::{Selector, EVENT_READ, EVENT_WRITE};
-/// use selectors_poll::PollSelector;
+/// use std::net::{TcpListener, TcpStream};
+/// use selectors::{DefaultSelector, FileObject, Selector, EVENT_READ, EVENT_WRITE};
 ///
-/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
-/// let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
-/// let mut sel = PollSelector::<_, u8>::new()?;
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let a = TcpStream::connect(listener.local_addr()?)?;
+/// let (b, _) = listener.accept()?;
+/// let (fa, fb) = (a.fileno(), b.fileno());
+/// let mut sel = DefaultSelector::<_, u8>::new()?;
 /// sel.register(fa, EVENT_READ, 1)?;
 /// sel.register(fb, EVENT_WRITE, 2)?;
 /// let kb = sel.get_key(fb)?.clone();
 /// *sel.get_key_mut(fa)?.data_mut() = *kb.data();
 /// assert_eq!((sel.get_key(fa)?.fd(), *sel.get_key(fa)?.data()), (fa, 2));
-/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// and a whole key cannot be replaced (or swapped) there:
 ///
 /// ```compile_fail,E0594
-/// use std::os::fd::AsRawFd;
-/// use selectors_core::{Selector, EVENT_READ, EVENT_WRITE};
-/// use selectors_poll::PollSelector;
+/// use std::net::{TcpListener, TcpStream};
+/// use selectors::{DefaultSelector, FileObject, Selector, EVENT_READ, EVENT_WRITE};
 ///
-/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
-/// let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
-/// let mut sel = PollSelector::<_, u8>::new()?;
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let a = TcpStream::connect(listener.local_addr()?)?;
+/// let (b, _) = listener.accept()?;
+/// let (fa, fb) = (a.fileno(), b.fileno());
+/// let mut sel = DefaultSelector::<_, u8>::new()?;
 /// sel.register(fa, EVENT_READ, 1)?;
 /// sel.register(fb, EVENT_WRITE, 2)?;
 /// let kb = sel.get_key(fb)?.clone();
@@ -366,187 +363,9 @@ impl<F, T> SelectorKey<F, T> {
     pub(crate) fn parts_mut(&mut self) -> (&mut F, &mut T) {
         (&mut self.fileobj, &mut self.data)
     }
-}
 
-/// Mutable access to a registered key's data: what
-/// [`Selector::get_key_mut`](crate::Selector::get_key_mut) returns.
-///
-/// It reads as the [`SelectorKey`] it borrows (through `Deref`), and changes
-/// only what the kernel does not know about: the data. Replacing the key or
-/// its file object is not possible through it (see [`SelectorKey`]); for
-/// mutable access to the file object, use
-/// [`Selector::with_fileobj_mut`](crate::Selector::with_fileobj_mut).
-pub struct KeyMut<'a, F, T> {
-    key: &'a mut SelectorKey<F, T>,
-}
-
-impl<'a, F, T> KeyMut<'a, F, T> {
-    pub(crate) fn new(key: &'a mut SelectorKey<F, T>) -> Self {
-        KeyMut { key }
-    }
-
-    /// The user data, to change in place (no system call is involved).
-    #[inline]
-    pub fn data_mut(&mut self) -> &mut T {
-        &mut self.key.data
-    }
-
-    /// The user data, for as long as the selector stays borrowed.
-    #[inline]
-    pub fn into_data_mut(self) -> &'a mut T {
-        &mut self.key.data
-    }
-
-    /// The file object (shared) and the user data (mutable) at once, for
-    /// handlers that read from the one into the other (`&TcpStream` is
-    /// `Read` and `Write`).
-    #[inline]
-    pub fn parts_mut(&mut self) -> (&F, &mut T) {
-        (&self.key.fileobj, &mut self.key.data)
-    }
-}
-
-impl<F, T> Deref for KeyMut<'_, F, T> {
-    type Target = SelectorKey<F, T>;
-
-    #[inline]
-    fn deref(&self) -> &SelectorKey<F, T> {
-        self.key
-    }
-}
-
-impl<F: fmt::Debug, T: fmt::Debug> fmt::Debug for KeyMut<'_, F, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.key.fmt(f)
-    }
-}
-
-/// A registered key lent to a handler by
-/// [`Selector::dispatch`](crate::Selector::dispatch): the file object and
-/// the data, mutably, and the registration's own changes.
-///
-/// The key is out of the selector while the handler runs, so the handler
-/// can use the selector (register, modify or unregister *other* keys) and
-/// its own key at once. Meanwhile the selector reports the lent descriptor
-/// as [`Error::Busy`](crate::Error::Busy) (it is still registered: it cannot
-/// be registered again), and changes to the lent registration are made here
-/// and applied when the handler returns: [`unregister`](LentKey::unregister)
-/// and [`modify_events`](LentKey::modify_events).
-///
-/// It reads as the [`SelectorKey`] it holds (through `Deref`):
-/// [`events`](SelectorKey::events) is what the kernel watches now.
-pub struct LentKey<F, T> {
-    key: SelectorKey<F, T>,
-    /// Events to apply on return, if they differ from the key's.
-    pending: Option<Events>,
-    unregister: bool,
-}
-
-impl<F, T> LentKey<F, T> {
-    pub(crate) fn new(key: SelectorKey<F, T>) -> Self {
-        LentKey {
-            key,
-            pending: None,
-            unregister: false,
-        }
-    }
-
-    pub(crate) fn into_parts(self) -> (SelectorKey<F, T>, Option<Events>, bool) {
-        (self.key, self.pending, self.unregister)
-    }
-
-    /// The file object, mutably: to read from a `BufReader`, a TLS stream or
-    /// anything that needs `&mut self`.
-    ///
-    /// Replacing it with one of another descriptor is detected when the
-    /// handler returns: the registration is then withdrawn (the kernel stops
-    /// watching the old descriptor, and the key, with its file object and
-    /// data, is dropped) and `dispatch` fails with
-    /// [`Error::FdChanged`](crate::Error::FdChanged). To watch another
-    /// descriptor, unregister this one and register the new object.
-    #[inline]
-    pub fn fileobj_mut(&mut self) -> &mut F {
-        self.key.fileobj_mut()
-    }
-
-    /// The user data, to change in place.
-    #[inline]
-    pub fn data_mut(&mut self) -> &mut T {
-        self.key.data_mut()
-    }
-
-    /// The file object and the user data, both mutably (see
-    /// [`fileobj_mut`](LentKey::fileobj_mut)).
-    #[inline]
-    pub fn parts_mut(&mut self) -> (&mut F, &mut T) {
-        self.key.parts_mut()
-    }
-
-    /// Changes the events the registration waits for, when the handler
-    /// returns (Python's `modify` with the same data). The kernel's refusal
-    /// is reported by `dispatch`, and leaves the old events in place.
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidEvents`](crate::Error::InvalidEvents) for an empty mask.
-    pub fn modify_events(&mut self, events: Events) -> crate::Result<()> {
-        if events.is_empty() {
-            return Err(crate::Error::InvalidEvents);
-        }
-        self.pending = Some(events);
-        Ok(())
-    }
-
-    /// Changes the events and the data (Python's `sel.modify(fileobj,
-    /// events, data)` inside a callback): the data at once, the events when
-    /// the handler returns (see [`modify_events`](LentKey::modify_events)).
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidEvents`](crate::Error::InvalidEvents) for an empty mask;
-    /// nothing changes then.
-    pub fn modify(&mut self, events: Events, data: T) -> crate::Result<()> {
-        self.modify_events(events)?;
-        self.key.data = data;
-        Ok(())
-    }
-
-    /// The events the registration will wait for once the handler returns.
-    #[must_use]
-    pub fn next_events(&self) -> Events {
-        self.pending.unwrap_or(self.key.events)
-    }
-
-    /// Ends the registration when the handler returns (Python's
-    /// `sel.unregister(fileobj)` inside a callback). The key is then dropped
-    /// with its file object (closing an owned one: Python's `close()`) and
-    /// its data.
-    pub fn unregister(&mut self) {
-        self.unregister = true;
-    }
-
-    /// `true` once [`unregister`](LentKey::unregister) was called.
-    #[must_use]
-    pub fn is_unregistered(&self) -> bool {
-        self.unregister
-    }
-}
-
-impl<F, T> Deref for LentKey<F, T> {
-    type Target = SelectorKey<F, T>;
-
-    #[inline]
-    fn deref(&self) -> &SelectorKey<F, T> {
-        &self.key
-    }
-}
-
-impl<F: fmt::Debug, T: fmt::Debug> fmt::Debug for LentKey<F, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LentKey")
-            .field("key", &self.key)
-            .field("next_events", &self.next_events())
-            .field("unregister", &self.unregister)
-            .finish()
+    /// Every part a registration handle needs, borrowed apart.
+    pub(crate) fn split_mut(&mut self) -> (&mut F, &mut T, RawFd, &mut Events) {
+        (&mut self.fileobj, &mut self.data, self.fd, &mut self.events)
     }
 }

@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod key;
 mod map;
+mod registration;
 mod selector;
 mod selector_impl;
 mod sys;

@@ -11,12 +11,27 @@ use crate::{Events, FileObject, RawFd, SelectorKey};
 pub(crate) const NIL: u32 = u32::MAX;
 
 struct Slot<F, T> {
-    key: Option<SelectorKey<F, T>>,
+    entry: Entry<F, T>,
+    /// When the registration was made, in registrations (wrapping): see
+    /// [`SelectorMap::mark`].
+    serial: u32,
     /// Previous occupied slot in registration order, or `NIL`.
     prev: u32,
     /// Next occupied slot in registration order; for a vacant slot, the next
     /// vacant one. `NIL` ends either list.
     next: u32,
+}
+
+/// What a slot holds.
+enum Entry<F, T> {
+    /// Nothing: the slot is on the free list.
+    Vacant,
+    /// A registered key.
+    Key(SelectorKey<F, T>),
+    /// A registration whose key is lent to a running handler, with what the
+    /// kernel watches for it meanwhile (so that a `close` inside the
+    /// handler can tell the kernel to stop).
+    Lent { fd: RawFd, events: Events },
 }
 
 /// The registered keys of a selector: Python's `get_map()`.
@@ -34,23 +49,21 @@ struct Slot<F, T> {
 /// # Examples
 ///
 /// ```
-/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
-/// use std::os::fd::AsRawFd;
-/// use std::os::unix::net::UnixStream;
-/// use selectors_core::{Selector, EVENT_READ};
-/// use selectors_poll::PollSelector;
+/// use std::net::{TcpListener, TcpStream};
+/// use selectors::{DefaultSelector, FileObject, Selector, EVENT_READ};
 ///
-/// let (a, b) = UnixStream::pair()?;
-/// let mut sel = PollSelector::new()?;
-/// sel.register(a.as_raw_fd(), EVENT_READ, "a")?;
-/// sel.register(b.as_raw_fd(), EVENT_READ, "b")?;
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let a = TcpStream::connect(listener.local_addr()?)?;
+/// let (b, _) = listener.accept()?;
+/// let mut sel = DefaultSelector::new()?;
+/// sel.register(a.fileno(), EVENT_READ, "a")?;
+/// sel.register(b.fileno(), EVENT_READ, "b")?;
 ///
 /// let map = sel.get_map();
 /// assert_eq!(map.len(), 2);
-/// assert_eq!(map.get(a.as_raw_fd()).map(|key| *key.data()), Some("a"));
-/// assert_eq!(map.fds().collect::<Vec<_>>(), [a.as_raw_fd(), b.as_raw_fd()]);
-/// assert!(map.get(-1).is_none());
-/// # }
+/// assert_eq!(map.get(a.fileno()).map(|key| *key.data()), Some("a"));
+/// assert_eq!(map.get_by(&b).map(|key| *key.data()), Some("b")); // Python's map[fileobj]
+/// assert_eq!(map.fds().collect::<Vec<_>>(), [a.fileno(), b.fileno()]);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct SelectorMap<F, T> {
@@ -60,6 +73,8 @@ pub struct SelectorMap<F, T> {
     tail: u32,
     free: u32,
     len: usize,
+    /// The serial of the next registration.
+    serial: u32,
 }
 
 impl<F, T> Default for SelectorMap<F, T> {
@@ -71,6 +86,7 @@ impl<F, T> Default for SelectorMap<F, T> {
             tail: NIL,
             free: NIL,
             len: 0,
+            serial: 0,
         }
     }
 }
@@ -92,8 +108,9 @@ impl<F, T> SelectorMap<F, T> {
         self.len == 0
     }
 
+    /// The slot of `fd`'s registration, lent or not.
     #[inline]
-    fn slot_of(&self, fd: RawFd) -> Option<usize> {
+    pub(crate) fn slot_of(&self, fd: RawFd) -> Option<usize> {
         match self.index.get(fd) {
             Some(slot) if slot != NIL => Some(slot as usize),
             _ => None,
@@ -110,7 +127,10 @@ impl<F, T> SelectorMap<F, T> {
         // which never holds more slots than there can be registrations at
         // once (one per descriptor number, so at most 2^31), so this bounds
         // check is the `NIL` test. `select` calls this for every ready key.
-        self.slots.get(slot as usize)?.key.as_ref()
+        match &self.slots.get(slot as usize)?.entry {
+            Entry::Key(key) => Some(key),
+            _ => None,
+        }
     }
 
     /// The key registered for `fileobj`'s descriptor, if any (Python's
@@ -150,9 +170,32 @@ impl<F, T> SelectorMap<F, T> {
         self.iter().map(SelectorKey::fd)
     }
 
-    pub(crate) fn get_mut(&mut self, fd: RawFd) -> Option<&mut SelectorKey<F, T>> {
+    /// The key of a slot [`key_slot`](Self::key_slot) returned, mutably.
+    #[inline]
+    pub(crate) fn key_at_mut(&mut self, slot: usize) -> &mut SelectorKey<F, T> {
+        match &mut self.slots[slot].entry {
+            Entry::Key(key) => key,
+            _ => unreachable!("a slot without a key"),
+        }
+    }
+
+    /// The slot of `fd`'s key, if it is registered and not lent.
+    #[inline]
+    pub(crate) fn key_slot(&self, fd: RawFd) -> Option<usize> {
         let slot = self.slot_of(fd)?;
-        self.slots[slot].key.as_mut()
+        matches!(self.slots[slot].entry, Entry::Key(_)).then_some(slot)
+    }
+
+    /// A mark between the registrations made so far and those to come:
+    /// [`lend`](Self::lend) given it refuses a key registered after it.
+    /// What [`Selector::dispatch`](crate::Selector::dispatch) takes when it
+    /// has selected, so that a registration a handler makes at a number
+    /// freed in the same round (what `accept` after a `close` gets) is not
+    /// handed the readiness the kernel reported for the number's previous
+    /// file. Serials wrap: a round may make up to 2^31 registrations.
+    #[inline]
+    pub(crate) fn mark(&self) -> u32 {
+        self.serial
     }
 
     /// Adds `key`; the caller has checked that its fd is valid and not
@@ -166,7 +209,8 @@ impl<F, T> SelectorMap<F, T> {
             slot
         } else {
             self.slots.push(Slot {
-                key: None,
+                entry: Entry::Vacant,
+                serial: 0,
                 prev: NIL,
                 next: NIL,
             });
@@ -175,6 +219,8 @@ impl<F, T> SelectorMap<F, T> {
         let entry = &mut self.slots[slot as usize];
         entry.prev = self.tail;
         entry.next = NIL;
+        entry.serial = self.serial;
+        self.serial = self.serial.wrapping_add(1);
         if self.tail != NIL {
             self.slots[self.tail as usize].next = slot;
         } else {
@@ -183,35 +229,64 @@ impl<F, T> SelectorMap<F, T> {
         self.tail = slot;
         self.index.set(fd, slot);
         self.len += 1;
-        self.slots[slot as usize].key.insert(key)
+        let entry = &mut self.slots[slot as usize].entry;
+        *entry = Entry::Key(key);
+        match entry {
+            Entry::Key(key) => key,
+            _ => unreachable!("just inserted"),
+        }
     }
 
     pub(crate) fn remove(&mut self, fd: RawFd) -> Option<SelectorKey<F, T>> {
         let slot = self.slot_of(fd)?;
-        let key = self.slots[slot].key.take()?;
+        if !matches!(self.slots[slot].entry, Entry::Key(_)) {
+            return None;
+        }
+        let Entry::Key(key) = std::mem::replace(&mut self.slots[slot].entry, Entry::Vacant) else {
+            unreachable!("matched above")
+        };
         self.unlink(fd, slot);
         self.len -= 1;
         Some(key)
     }
 
     /// Takes `fd`'s key out to lend it to a handler: `None` if `fd` is not
-    /// registered, `Some(None)` if its key is lent already. The slot stays,
-    /// so `fd` still counts as registered ([`contains`](Self::contains)) and
-    /// keeps its place in registration order; [`get`](Self::get) and
-    /// iteration skip it until [`restore`](Self::restore).
-    pub(crate) fn lend(&mut self, fd: RawFd) -> Option<Option<SelectorKey<F, T>>> {
+    /// registered (or, given a [`mark`](Self::mark), was registered after
+    /// it), `Some(None)` if its key is lent already. The slot stays, so `fd`
+    /// still counts as registered ([`contains`](Self::contains)) and keeps
+    /// its place in registration order; [`get`](Self::get) and iteration
+    /// skip it until [`restore`](Self::restore).
+    pub(crate) fn lend(
+        &mut self,
+        fd: RawFd,
+        registered_before: Option<u32>,
+    ) -> Option<Option<SelectorKey<F, T>>> {
         let slot = self.slot_of(fd)?;
-        let key = self.slots[slot].key.take();
-        if key.is_some() {
-            self.len -= 1;
+        let slot = &mut self.slots[slot];
+        if let Some(mark) = registered_before {
+            // `slot.serial` precedes `mark` (modulo 2^32).
+            if mark.wrapping_sub(slot.serial) as i32 <= 0 {
+                return None;
+            }
         }
-        Some(key)
+        let Entry::Key(key) = &slot.entry else {
+            return Some(None);
+        };
+        let lent = Entry::Lent {
+            fd: key.fd(),
+            events: key.events(),
+        };
+        let Entry::Key(key) = std::mem::replace(&mut slot.entry, lent) else {
+            unreachable!("matched above")
+        };
+        self.len -= 1;
+        Some(Some(key))
     }
 
     /// `true` if `fd`'s key is lent.
     pub(crate) fn is_lent(&self, fd: RawFd) -> bool {
         self.slot_of(fd)
-            .is_some_and(|slot| self.slots[slot].key.is_none())
+            .is_some_and(|slot| matches!(self.slots[slot].entry, Entry::Lent { .. }))
     }
 
     /// Puts a lent key back in its slot.
@@ -219,8 +294,9 @@ impl<F, T> SelectorMap<F, T> {
         let fd = key.fd();
         debug_assert!(self.is_lent(fd));
         if let Some(slot) = self.slot_of(fd) {
-            if self.slots[slot].key.is_none() {
-                self.slots[slot].key = Some(key);
+            let entry = &mut self.slots[slot].entry;
+            if matches!(entry, Entry::Lent { .. }) {
+                *entry = Entry::Key(key);
                 self.len += 1;
             }
         }
@@ -229,10 +305,27 @@ impl<F, T> SelectorMap<F, T> {
     /// Removes the slot of a lent key (the registration ended while lent).
     pub(crate) fn forget_lent(&mut self, fd: RawFd) {
         if let Some(slot) = self.slot_of(fd) {
-            if self.slots[slot].key.is_none() {
+            if matches!(self.slots[slot].entry, Entry::Lent { .. }) {
+                self.slots[slot].entry = Entry::Vacant;
                 self.unlink(fd, slot);
             }
         }
+    }
+
+    /// What the kernel watches for every registration, lent ones included,
+    /// in registration order: what [`Selector::close`](crate::Selector::close)
+    /// tells it to stop watching.
+    pub(crate) fn registrations(&self) -> impl Iterator<Item = (RawFd, Events)> + '_ {
+        let mut slot = self.head;
+        std::iter::from_fn(move || {
+            let entry = &self.slots.get(slot as usize)?;
+            slot = entry.next;
+            Some(match &entry.entry {
+                Entry::Key(key) => (key.fd(), key.events()),
+                Entry::Lent { fd, events } => (*fd, *events),
+                Entry::Vacant => unreachable!("a vacant slot in the order"),
+            })
+        })
     }
 
     /// Unlinks `slot` (holding `fd`) from the order and frees it.
@@ -306,7 +399,7 @@ impl<'a, F, T> Iterator for Iter<'a, F, T> {
         loop {
             let slot = &self.map.slots[self.front as usize];
             self.front = slot.next;
-            if let Some(key) = &slot.key {
+            if let Entry::Key(key) = &slot.entry {
                 self.remaining -= 1;
                 return Some(key);
             }
@@ -326,7 +419,7 @@ impl<F, T> DoubleEndedIterator for Iter<'_, F, T> {
         loop {
             let slot = &self.map.slots[self.back as usize];
             self.back = slot.prev;
-            if let Some(key) = &slot.key {
+            if let Entry::Key(key) = &slot.entry {
                 self.remaining -= 1;
                 return Some(key);
             }
@@ -380,9 +473,9 @@ mod tests {
         for fd in [4, 8, 6] {
             map.insert(key(fd));
         }
-        let lent = map.lend(8).unwrap().unwrap();
-        assert!(map.lend(8).unwrap().is_none(), "lent once");
-        assert!(map.lend(9).is_none());
+        let lent = map.lend(8, None).unwrap().unwrap();
+        assert!(map.lend(8, None).unwrap().is_none(), "lent once");
+        assert!(map.lend(9, None).is_none());
         assert!(map.contains(8) && map.is_lent(8) && map.get(8).is_none());
         assert_eq!((map.len(), map.iter().len()), (2, 2));
         assert_eq!(map.fds().collect::<Vec<_>>(), [4, 6]);
@@ -390,12 +483,49 @@ mod tests {
         assert!(map.remove(8).is_none(), "a lent key is not removed");
         map.restore(lent);
         assert_eq!(map.fds().collect::<Vec<_>>(), [4, 8, 6], "same place");
-        let _ = map.lend(4).unwrap().unwrap();
+        let _ = map.lend(4, None).unwrap().unwrap();
         map.forget_lent(4);
         assert!(!map.contains(4) && !map.is_lent(4));
         assert_eq!(map.fds().collect::<Vec<_>>(), [8, 6]);
         map.insert(key(4));
         assert_eq!(map.fds().collect::<Vec<_>>(), [8, 6, 4]);
+    }
+
+    #[test]
+    fn lent_keys_are_still_registrations_for_the_kernel() {
+        let mut map = SelectorMap::default();
+        for fd in [4, 8, 6] {
+            map.insert(key(fd));
+        }
+        let _lent = map.lend(8, None).unwrap().unwrap();
+        let all: Vec<_> = map.registrations().collect();
+        assert_eq!(
+            all,
+            [(4, Events::READ), (8, Events::READ), (6, Events::READ)]
+        );
+    }
+
+    #[test]
+    fn a_mark_refuses_what_was_registered_after_it() {
+        let mut map = SelectorMap::default();
+        map.insert(key(3));
+        let mark = map.mark();
+        map.remove(3);
+        map.insert(key(3)); // the same number, registered after the mark
+        map.insert(key(5));
+        assert!(map.lend(3, Some(mark)).is_none());
+        assert!(map.lend(5, Some(mark)).is_none());
+        assert!(map.lend(3, Some(map.mark())).unwrap().is_some());
+        // Serials wrap: a mark just past the wrap still orders them.
+        let mut map = SelectorMap {
+            serial: u32::MAX,
+            ..SelectorMap::default()
+        };
+        map.insert(key(1)); // serial u32::MAX
+        let mark = map.mark(); // 0
+        map.insert(key(2)); // serial 0
+        assert!(map.lend(1, Some(mark)).unwrap().is_some());
+        assert!(map.lend(2, Some(mark)).is_none());
     }
 
     #[test]

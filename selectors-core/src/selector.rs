@@ -2,13 +2,14 @@
 
 use crate::RawFd;
 use std::fmt;
+use std::io;
 use std::iter::FusedIterator;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::{
-    Error, Events, FileObject, KeyMut, LentKey, RegisterError, Result, SelectorKey, SelectorMap,
-    Waker,
+    Error, Events, FileObject, KeyMut, LendError, LentKey, RegisterError, Result, SelectorKey,
+    SelectorMap, Waker,
 };
 
 /// Proof that a call comes from this crate: the [`Selector`] methods that
@@ -50,12 +51,9 @@ pub struct Private(());
 /// the caller owns.
 ///
 /// ```
-/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
 /// use std::io::{Read, Write};
 /// use std::net::{TcpListener, TcpStream};
-/// use std::os::fd::RawFd;
-/// use selectors_core::{Events, FileObject, Selector, EVENT_READ};
-/// use selectors_poll::PollSelector;
+/// use selectors::{DefaultSelector, Events, FileObject, RawFd, Selector, EVENT_READ};
 ///
 /// // What the selector holds: the listener and the connections, owned.
 /// enum Socket { Listener(TcpListener), Conn(TcpStream) }
@@ -67,7 +65,7 @@ pub struct Private(());
 ///
 /// let listener = TcpListener::bind("127.0.0.1:0")?;
 /// let addr = listener.local_addr()?;
-/// let mut sel = PollSelector::<Socket, &str>::new()?;
+/// let mut sel = DefaultSelector::<Socket, &str>::new()?;
 /// sel.register(Socket::Listener(listener), EVENT_READ, "accept")?;
 ///
 /// let mut client = TcpStream::connect(addr)?;
@@ -100,9 +98,12 @@ pub struct Private(());
 /// let mut back = [0; 4];
 /// client.read_exact(&mut back)?;
 /// assert_eq!(&back, b"ping");
-/// # }
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// [`dispatch`](Selector::dispatch) does the same with less: it selects,
+/// skips what earlier handlers of the round unregistered, and lends each
+/// handler the selector and its own key.
 pub trait Selector<F: FileObject, T> {
     /// Registers `fileobj` for `events`, with `data` attached, and returns its
     /// key (Python's `register`).
@@ -135,20 +136,19 @@ pub trait Selector<F: FileObject, T> {
     /// # Examples
     ///
     /// ```
-    /// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
-    /// use std::os::unix::net::UnixStream;
-    /// use selectors_core::{Error, Events, Selector, EVENT_READ};
-    /// use selectors_poll::PollSelector;
+    /// use std::net::{TcpListener, TcpStream};
+    /// use selectors::{DefaultSelector, Error, Events, Selector, EVENT_READ};
     ///
-    /// let (a, _b) = UnixStream::pair()?;
-    /// let mut sel = PollSelector::<UnixStream, &str>::new()?;
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let _client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, _) = listener.accept()?;
+    /// let mut sel = DefaultSelector::<TcpStream, &str>::new()?;
     /// // An empty mask is refused, and the socket comes back, still open.
-    /// let err = sel.try_register(a, Events::EMPTY, "a").unwrap_err();
+    /// let err = sel.try_register(conn, Events::EMPTY, "conn").unwrap_err();
     /// assert!(matches!(err.error(), Error::InvalidEvents));
-    /// let (_error, a, data) = err.into_parts();
-    /// assert_eq!(data, "a");
-    /// sel.register(a, EVENT_READ, "a, again")?;
-    /// # }
+    /// let (_error, conn, data) = err.into_parts();
+    /// assert_eq!(data, "conn");
+    /// sel.register(conn, EVENT_READ, "conn, again")?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     fn try_register(
@@ -214,14 +214,18 @@ pub trait Selector<F: FileObject, T> {
     /// to the caller, so the selector can be changed while the list is
     /// dispatched; reuse it across calls to allocate nothing.
     ///
-    /// Entries are looked up by descriptor, so while dispatching: an entry
-    /// whose descriptor a previous handler unregistered is skipped by looking
-    /// its key up with [`get_key`](Selector::get_key) (which then fails); and
-    /// a handler that unregisters (closes) *another* descriptor and registers
-    /// a new one in the same round may get the old number back, so the old
-    /// entry would reach the new key. Readiness is level-triggered, so that
-    /// costs at most a spurious `WouldBlock`; handlers that only close their
-    /// own descriptor never see it.
+    /// Entries are looked up by descriptor, so a loop of one's own over them
+    /// must mind two things. An entry whose descriptor a previous handler
+    /// unregistered is skipped by looking its key up with
+    /// [`get_key`](Selector::get_key) (which then fails). And a handler that
+    /// unregisters (closes) *another* descriptor and registers a new one in
+    /// the same round may get the old number back (the kernel hands out the
+    /// lowest free number: `accept` after a `close`), so the old entry would
+    /// reach the new key: with a non-blocking socket a spurious
+    /// `WouldBlock`, with a blocking one a read that hangs.
+    /// [`dispatch`](Selector::dispatch) has neither problem: it skips keys
+    /// unregistered during the round, and never hands a registration made
+    /// during the round the readiness of the round.
     ///
     /// # Errors
     ///
@@ -313,22 +317,24 @@ pub trait Selector<F: FileObject, T> {
     ///
     /// # Errors
     ///
-    /// As [`get_key`](Selector::get_key), or
-    /// [`FdChanged`](crate::Error::FdChanged).
+    /// As [`get_key`](Selector::get_key) (`f` did not run), or
+    /// [`FdChanged`](crate::Error::FdChanged) (`f` ran: what it returned is
+    /// in the error, [`LendError::into_value`], so that nothing it handed
+    /// back, such as the object it replaced, is dropped unseen).
     ///
     /// # Examples
     ///
     /// ```
-    /// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
     /// use std::io::{BufRead, BufReader, Write};
-    /// use std::os::unix::net::UnixStream;
-    /// use selectors_core::{Selector, EVENT_READ};
-    /// use selectors_poll::PollSelector;
+    /// use std::net::{TcpListener, TcpStream};
+    /// use selectors::{DefaultSelector, Selector, EVENT_READ};
     ///
-    /// let (mut a, b) = UnixStream::pair()?;
-    /// let mut sel = PollSelector::<BufReader<UnixStream>, usize>::new()?;
-    /// let fd = sel.register(BufReader::new(b), EVENT_READ, 0)?.fd();
-    /// a.write_all(b"one\ntwo\n")?;
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (conn, _) = listener.accept()?;
+    /// let mut sel = DefaultSelector::<BufReader<TcpStream>, usize>::new()?;
+    /// let fd = sel.register(BufReader::new(conn), EVENT_READ, 0)?.fd();
+    /// client.write_all(b"one\ntwo\n")?;
     /// sel.select(None)?;
     /// let mut line = String::new();
     /// sel.with_fileobj_mut(fd, |reader, lines| {
@@ -337,21 +343,97 @@ pub trait Selector<F: FileObject, T> {
     ///     std::io::Result::Ok(())
     /// })??;
     /// assert_eq!((line.as_str(), *sel.get_key(fd)?.data()), ("one\n", 1));
-    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    fn with_fileobj_mut<R>(&mut self, fd: RawFd, f: impl FnOnce(&mut F, &mut T) -> R) -> Result<R>
+    fn with_fileobj_mut<R>(
+        &mut self,
+        fd: RawFd,
+        f: impl FnOnce(&mut F, &mut T) -> R,
+    ) -> Result<R, LendError<R>>
     where
         Self: Sized,
     {
-        let mut key = self.lend_key(fd, Private(()))?;
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        self.with_key(fd, |key| {
             let (fileobj, data) = key.parts_mut();
             f(fileobj, data)
-        }));
+        })
+    }
+
+    /// Lends `fd`'s whole key to `f`, as [`dispatch`](Selector::dispatch)
+    /// lends it to a handler, and returns what `f` returns: the file object
+    /// and the data mutably, and the registration's own changes
+    /// ([`LentKey::modify_events`], [`LentKey::unregister`], or the
+    /// [`Registration`](crate::Registration) of [`LentKey::split`]), applied
+    /// when `f` returns. For a loop of one's own over
+    /// [`select_into`](Selector::select_into)'s list, where an object that
+    /// is a key's data handles its readiness and changes what it waits for.
+    ///
+    /// As in [`with_fileobj_mut`](Selector::with_fileobj_mut), a file
+    /// object replaced by one of another descriptor withdraws the
+    /// registration, and a panic in `f` puts the key back first.
+    ///
+    /// # Errors
+    ///
+    /// As [`with_fileobj_mut`](Selector::with_fileobj_mut), or the kernel's
+    /// refusal of a change of events (the old events stay), with what `f`
+    /// returned.
+    ///
+    /// # Examples
+    ///
+    /// A client's loop of its own: each key's data is the request it is
+    /// sending, which switches its registration to reading once sent.
+    ///
+    /// ```
+    /// use std::io::{self, Read, Write};
+    /// use std::net::{TcpListener, TcpStream};
+    /// use selectors::{DefaultSelector, Selector, EVENT_READ, EVENT_WRITE};
+    ///
+    /// let server = TcpListener::bind("127.0.0.1:0")?;
+    /// let sock = TcpStream::connect(server.local_addr()?)?;
+    /// let mut sel = DefaultSelector::new()?;
+    /// sel.register(sock, EVENT_WRITE, b"ping".to_vec())?;
+    ///
+    /// let mut ready = Vec::new();
+    /// sel.select_into(&mut ready, None)?;
+    /// for &(fd, mask) in &ready {
+    ///     sel.with_key(fd, |key| -> io::Result<()> {
+    ///         let (sock, pending, mut reg) = key.split();
+    ///         if mask.is_writable() {
+    ///             let n = sock.write(pending)?;
+    ///             pending.drain(..n);
+    ///             if pending.is_empty() {
+    ///                 reg.modify_events(EVENT_READ)?; // applied when the closure returns
+    ///             }
+    ///         }
+    ///         Ok(())
+    ///     })??;
+    /// }
+    /// # let fd = ready[0].0;
+    /// assert_eq!(sel.get_key(fd)?.events(), EVENT_READ);
+    /// let (mut peer, _) = server.accept()?;
+    /// let mut got = [0; 4];
+    /// peer.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"ping");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn with_key<R>(
+        &mut self,
+        fd: RawFd,
+        f: impl FnOnce(&mut LentKey<F, T>) -> R,
+    ) -> Result<R, LendError<R>>
+    where
+        Self: Sized,
+    {
+        let mut key = self
+            .lend_key(fd, None, Private(()))
+            .map_err(LendError::new)?;
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(&mut key)));
         let returned = self.return_key(key, Private(()));
         match outcome {
-            Ok(value) => returned.map(|()| value),
+            Ok(value) => match returned {
+                Ok(()) => Ok(value),
+                Err(error) => Err(LendError::with_value(error, value)),
+            },
             Err(payload) => panic::resume_unwind(payload),
         }
     }
@@ -366,14 +448,27 @@ pub trait Selector<F: FileObject, T> {
     /// the handler can register, modify and unregister other file objects
     /// while it reads or writes its own and changes its data. Its own
     /// registration changes through the key
-    /// ([`LentKey::modify_events`], [`LentKey::unregister`]), applied when
-    /// the handler returns. A key that an earlier handler of the same round
-    /// unregistered is skipped; each key's events are masked by what it is
-    /// registered for at its turn.
+    /// ([`LentKey::modify_events`], [`LentKey::unregister`], or the
+    /// [`Registration`](crate::Registration) of [`LentKey::split`]), applied
+    /// when the handler returns.
+    ///
+    /// As in Python, where `select()` returns the key objects themselves, a
+    /// round hands each readiness to the registration the kernel reported it
+    /// for: a key that an earlier handler of the round unregistered is
+    /// skipped, and so is a registration made during the round, even at a
+    /// descriptor number freed in it (what `accept` after a `close` gets).
+    /// Each key's events are masked by what it is registered for at its
+    /// turn. A handler that [`close`](Selector::close)s the selector ends
+    /// the round: `dispatch` returns how many keys were handled, that one
+    /// included.
     ///
     /// The ready list is the selector's own buffer: in steady state this
     /// allocates nothing and makes one system call (plus one per
     /// [`LentKey::modify_events`] that changes the events).
+    ///
+    /// The handler returns an [`io::Result`], as the I/O it does does, so
+    /// that `?` works on both I/O errors and this crate's [`Error`]s and a
+    /// closure ending in `Ok(())` needs no annotation.
     ///
     /// # Errors
     ///
@@ -381,7 +476,9 @@ pub trait Selector<F: FileObject, T> {
     /// handler (the rest of the round is left to the next call: readiness
     /// is level-triggered), or an error applying a lent key's changes
     /// ([`FdChanged`](crate::Error::FdChanged), or the kernel's refusal of
-    /// a `modify_events`, which leaves the old events).
+    /// a `modify_events`, which leaves the old events). This crate's errors
+    /// come as the [`io::Error`] they convert into, whose
+    /// [`get_ref`](io::Error::get_ref) downcasts to the [`Error`].
     ///
     /// # Panics
     ///
@@ -393,17 +490,15 @@ pub trait Selector<F: FileObject, T> {
     /// it.
     ///
     /// ```
-    /// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
     /// use std::io::{self, Read, Write};
-    /// use std::os::unix::net::UnixStream;
-    /// use selectors_core::{Events, LentKey, Selector, EVENT_READ};
-    /// use selectors_poll::PollSelector;
+    /// use std::net::{TcpListener, TcpStream};
+    /// use selectors::{DefaultSelector, Events, LentKey, Selector, EVENT_READ};
     ///
-    /// type Sel = PollSelector<UnixStream, Callback>;
+    /// type Sel = DefaultSelector<TcpStream, Callback>;
     /// #[derive(Clone, Copy)]
-    /// struct Callback(fn(&mut Sel, &mut LentKey<UnixStream, Callback>, Events) -> io::Result<()>);
+    /// struct Callback(fn(&mut Sel, &mut LentKey<TcpStream, Callback>, Events) -> io::Result<()>);
     ///
-    /// fn echo(_sel: &mut Sel, key: &mut LentKey<UnixStream, Callback>, _: Events) -> io::Result<()> {
+    /// fn echo(_sel: &mut Sel, key: &mut LentKey<TcpStream, Callback>, _: Events) -> io::Result<()> {
     ///     let mut buf = [0; 64];
     ///     let n = key.fileobj_mut().read(&mut buf)?;
     ///     if n == 0 {
@@ -414,7 +509,9 @@ pub trait Selector<F: FileObject, T> {
     ///     Ok(())
     /// }
     ///
-    /// let (mut client, server) = UnixStream::pair()?;
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (server, _) = listener.accept()?;
     /// let mut sel = Sel::new()?;
     /// sel.register(server, EVENT_READ, Callback(echo))?;
     /// client.write_all(b"ping")?;
@@ -425,14 +522,12 @@ pub trait Selector<F: FileObject, T> {
     /// let mut back = [0; 4];
     /// client.read_exact(&mut back)?;
     /// assert_eq!(&back, b"ping");
-    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    fn dispatch<E, H>(&mut self, timeout: Option<Duration>, mut handler: H) -> Result<usize, E>
+    fn dispatch<H>(&mut self, timeout: Option<Duration>, mut handler: H) -> io::Result<usize>
     where
         Self: Sized,
-        E: From<Error>,
-        H: FnMut(&mut Self, &mut LentKey<F, T>, Events) -> Result<(), E>,
+        H: FnMut(&mut Self, &mut LentKey<F, T>, Events) -> io::Result<()>,
     {
         let mut ready = self.take_ready_buffer(Private(()));
         let result = dispatch_list(self, &mut ready, timeout, &mut handler);
@@ -442,12 +537,27 @@ pub trait Selector<F: FileObject, T> {
 
     /// Plumbing of [`dispatch`](Selector::dispatch): takes `fd`'s key out of
     /// the selector, which then reports `fd` as
-    /// [`Busy`](crate::Error::Busy). Implementations forward it; the default
-    /// fails with `Unsupported`.
+    /// [`Busy`](crate::Error::Busy); given a
+    /// [`registration_mark`](Selector::registration_mark), a key registered
+    /// after it counts as not registered. Implementations forward it; the
+    /// default fails with `Unsupported`.
     #[doc(hidden)]
-    fn lend_key(&mut self, fd: RawFd, _: Private) -> Result<LentKey<F, T>> {
-        let _ = fd;
-        Err(Error::Os(std::io::ErrorKind::Unsupported.into()))
+    fn lend_key(
+        &mut self,
+        fd: RawFd,
+        registered_before: Option<u32>,
+        _: Private,
+    ) -> Result<LentKey<F, T>> {
+        let _ = (fd, registered_before);
+        Err(Error::Os(io::ErrorKind::Unsupported.into()))
+    }
+
+    /// Plumbing of [`dispatch`](Selector::dispatch): a mark between the
+    /// registrations made so far and the ones to come, for
+    /// [`lend_key`](Selector::lend_key).
+    #[doc(hidden)]
+    fn registration_mark(&self, _: Private) -> u32 {
+        0
     }
 
     /// Plumbing of [`dispatch`](Selector::dispatch): puts a lent key back,
@@ -474,25 +584,29 @@ pub trait Selector<F: FileObject, T> {
 
 /// One round of [`Selector::dispatch`], with the ready list taken out of the
 /// selector.
-fn dispatch_list<F, T, E, S, H>(
+fn dispatch_list<F, T, S, H>(
     sel: &mut S,
     ready: &mut Vec<(RawFd, Events)>,
     timeout: Option<Duration>,
     handler: &mut H,
-) -> Result<usize, E>
+) -> io::Result<usize>
 where
     F: FileObject,
     S: Selector<F, T>,
-    E: From<Error>,
-    H: FnMut(&mut S, &mut LentKey<F, T>, Events) -> Result<(), E>,
+    H: FnMut(&mut S, &mut LentKey<F, T>, Events) -> io::Result<()>,
 {
     sel.select_into(ready, timeout)?;
+    // A handler may end a registration and make another at the same number
+    // (`close`, then `accept`): the entry is the old file's readiness, which
+    // the new registration must not be handed.
+    let mark = sel.registration_mark(Private(()));
     let mut handled = 0;
     for &(fd, events) in ready.iter() {
-        let mut key = match sel.lend_key(fd, Private(())) {
+        let mut key = match sel.lend_key(fd, Some(mark), Private(())) {
             Ok(key) => key,
-            // Unregistered by an earlier handler of this round, or the key of
-            // an enclosing dispatch's handler.
+            // Unregistered by an earlier handler of this round (or
+            // registered by one), or the key of an enclosing dispatch's
+            // handler.
             Err(Error::NotRegistered(_) | Error::Busy(_)) => continue,
             Err(err) => return Err(err.into()),
         };
@@ -509,6 +623,10 @@ where
         }
         returned?;
         handled += 1;
+        if sel.is_closed() {
+            // The handler closed the selector: the round ends with it.
+            break;
+        }
     }
     Ok(handled)
 }
@@ -580,8 +698,16 @@ macro_rules! forward_selector {
             fn was_woken(&self) -> bool {
                 (**self).was_woken()
             }
-            fn lend_key(&mut self, fd: RawFd, private: Private) -> Result<LentKey<F, T>> {
-                (**self).lend_key(fd, private)
+            fn lend_key(
+                &mut self,
+                fd: RawFd,
+                registered_before: Option<u32>,
+                private: Private,
+            ) -> Result<LentKey<F, T>> {
+                (**self).lend_key(fd, registered_before, private)
+            }
+            fn registration_mark(&self, private: Private) -> u32 {
+                (**self).registration_mark(private)
             }
             fn return_key(&mut self, key: LentKey<F, T>, private: Private) -> Result<()> {
                 (**self).return_key(key, private)

@@ -13,6 +13,8 @@ use std::io;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use std::panic::{self, AssertUnwindSafe};
+
 use crate::backend::{check_open, Poller};
 use crate::selector::Private;
 use crate::sys;
@@ -107,7 +109,7 @@ impl<P: Poller, F, T> SelectorImpl<P, F, T> {
         if self.map.contains(fd) || self.waker_fd == Some(fd) {
             return Err(Error::AlreadyRegistered(fd));
         }
-        Self::check_open(fd, fileobj)?;
+        Self::check_open(fd, fileobj.io_safe())?;
         self.poller.register(fd, events)?;
         Ok(())
     }
@@ -125,13 +127,11 @@ impl<P: Poller, F, T> SelectorImpl<P, F, T> {
 
     /// Refuses a closed descriptor on pollers whose kernel would take it
     /// (see [`Poller::REFUSES_CLOSED`]), unless the file object's type
-    /// proves it open.
+    /// proves it open (`io_safe`): the one rule of `register` and every
+    /// kind of `modify`.
     #[inline]
-    fn check_open(fd: RawFd, fileobj: &F) -> io::Result<()>
-    where
-        F: FileObject,
-    {
-        if P::REFUSES_CLOSED || fileobj.io_safe() {
+    fn check_open(fd: RawFd, io_safe: bool) -> io::Result<()> {
+        if P::REFUSES_CLOSED || io_safe {
             Ok(())
         } else {
             check_open(fd)
@@ -149,15 +149,15 @@ impl<P: Poller, F, T> SelectorImpl<P, F, T> {
         if events.is_empty() {
             return Err(Error::InvalidEvents);
         }
-        if self.map.get(fd).is_none() {
+        let Some(slot) = self.map.key_slot(fd) else {
             return Err(self.missing(fd));
-        }
-        let key = self.map.get_mut(fd).ok_or(Error::NotRegistered(fd))?;
+        };
+        let key = self.map.key_at_mut(slot);
         let old = key.events();
         if old != events {
             // On failure the key is untouched and the poller still watches
             // `old`: the strong guarantee.
-            Self::check_open(fd, key.fileobj())?;
+            Self::check_open(fd, key.fileobj().io_safe())?;
             self.poller.modify(fd, old, events)?;
             key.set_events(events);
         }
@@ -290,8 +290,10 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for SelectorImpl<P, F, T> {
         if let Some(waker) = self.waker.take() {
             waker.disconnect();
         }
-        for key in self.map.iter() {
-            self.poller.unregister(key.fd(), key.events());
+        // Lent keys too: the kernel must stop watching a key whose handler
+        // closed the selector (its key is then dropped when it comes back).
+        for (fd, events) in self.map.registrations() {
+            self.poller.unregister(fd, events);
         }
         self.map.clear();
         self.ready = Vec::new();
@@ -315,16 +317,10 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for SelectorImpl<P, F, T> {
     #[inline]
     fn get_key_mut(&mut self, fd: RawFd) -> Result<KeyMut<'_, F, T>> {
         self.ensure_open()?;
-        // Two look-ups where one would do: returning the borrow of the first
-        // from one branch and calling `missing` in the other is what the
-        // borrow checker cannot yet see is sound.
-        if self.map.get(fd).is_none() {
-            return Err(self.missing(fd));
+        match self.map.key_slot(fd) {
+            Some(slot) => Ok(KeyMut::new(self.map.key_at_mut(slot))),
+            None => Err(self.missing(fd)),
         }
-        self.map
-            .get_mut(fd)
-            .map(KeyMut::new)
-            .ok_or(Error::NotRegistered(fd))
     }
 
     fn get_map(&self) -> &SelectorMap<F, T> {
@@ -340,13 +336,16 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for SelectorImpl<P, F, T> {
         if let Some(waker) = &self.waker {
             return Ok(waker.clone());
         }
-        // The channel's descriptor would take the lowest free number, which
-        // can be the number of a registration whose descriptor the caller
-        // closed without unregistering: the stale key and the channel would
-        // share it, and unregistering the key would take the channel out of
-        // the kernel set (lost wake-ups). Hold those numbers meanwhile
-        // (where numbers are handed out that way: Unix).
-        let (fd, signal) = sys::holding_closed_numbers(&self.map, || self.poller.add_waker())?;
+        // The channel's descriptor may get the number of a registration
+        // whose descriptor was closed without unregistering it (Unix hands
+        // out the lowest free number; Windows reuses socket handle values
+        // too), or of a lent key whose handler replaced its file object: the
+        // registration and the channel would then share it, and ending the
+        // registration would take the channel out of the kernel's set (lost
+        // wake-ups). The poller opens another channel until it gets a
+        // number no registration has, lent ones included.
+        let map = &self.map;
+        let (fd, signal) = self.poller.add_waker(&|fd| map.contains(fd))?;
         self.waker_fd = fd;
         Ok(self.waker.insert(Waker::new(signal)).clone())
     }
@@ -356,13 +355,23 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for SelectorImpl<P, F, T> {
         self.woken
     }
 
-    fn lend_key(&mut self, fd: RawFd, _: Private) -> Result<LentKey<F, T>> {
+    fn lend_key(
+        &mut self,
+        fd: RawFd,
+        registered_before: Option<u32>,
+        _: Private,
+    ) -> Result<LentKey<F, T>> {
         self.ensure_open()?;
-        match self.map.lend(fd) {
+        match self.map.lend(fd, registered_before) {
             Some(Some(key)) => Ok(LentKey::new(key)),
             Some(None) => Err(Error::Busy(fd)),
             None => Err(Error::NotRegistered(fd)),
         }
+    }
+
+    #[inline]
+    fn registration_mark(&self, _: Private) -> u32 {
+        self.map.mark()
     }
 
     fn return_key(&mut self, key: LentKey<F, T>, _: Private) -> Result<()> {
@@ -372,7 +381,22 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for SelectorImpl<P, F, T> {
             // Closed while lent: every registration was released already.
             return Ok(());
         }
-        let now = key.fileobj().fileno();
+        // The file object's own code, which may panic: asked once, before
+        // anything changes, and a panic ends the registration (the key
+        // cannot be trusted to say its descriptor any more) before it goes
+        // on, so that the map and the kernel still agree.
+        let asked = panic::catch_unwind(AssertUnwindSafe(|| {
+            let fileobj = key.fileobj();
+            (fileobj.fileno(), fileobj.io_safe())
+        }));
+        let (now, io_safe) = match asked {
+            Ok(answers) => answers,
+            Err(payload) => {
+                self.map.forget_lent(fd);
+                self.poller.unregister(fd, key.events());
+                panic::resume_unwind(payload)
+            }
+        };
         if now != fd || unregister {
             // The kernel is told before `key` is dropped (and an owned
             // descriptor closed with it).
@@ -387,7 +411,7 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for SelectorImpl<P, F, T> {
         }
         let mut result = Ok(());
         if let Some(events) = next_events.filter(|&events| events != key.events()) {
-            result = Self::check_open(fd, key.fileobj())
+            result = Self::check_open(fd, io_safe)
                 .and_then(|()| self.poller.modify(fd, key.events(), events))
                 .map_err(Error::from);
             if result.is_ok() {

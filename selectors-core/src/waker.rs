@@ -58,12 +58,10 @@ struct Shared {
 /// # Examples
 ///
 /// ```
-/// # #[cfg(unix)] { // Unix types; the conformance suite covers Windows
 /// use std::time::{Duration, Instant};
-/// use selectors_core::Selector;
-/// use selectors_poll::PollSelector;
+/// use selectors::{DefaultSelector, Selector};
 ///
-/// let mut sel = PollSelector::<std::os::fd::RawFd, ()>::new()?;
+/// let mut sel: DefaultSelector = DefaultSelector::new()?;
 /// let waker = sel.waker()?;
 /// let start = Instant::now();
 /// std::thread::spawn(move || {
@@ -74,7 +72,6 @@ struct Shared {
 /// assert_eq!(ready.len(), 0);
 /// assert!(sel.was_woken());
 /// assert!(start.elapsed() >= Duration::from_millis(50));
-/// # }
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone)]
@@ -158,14 +155,30 @@ pub struct WakeSlot {
 }
 
 impl WakeSlot {
-    /// Opens the channel and keeps its receiving end; returns the
-    /// descriptor to watch for reading and the sending half for wakers.
+    /// Opens the channel, with a receiving descriptor for which `taken` is
+    /// `false`, and keeps its receiving end; returns the descriptor to watch
+    /// for reading and the sending half for wakers.
+    ///
+    /// A channel whose descriptor is taken is kept open while the next one
+    /// is opened, so that the next gets another number, and closed once one
+    /// fits: at most one channel more than `taken` holds numbers.
     ///
     /// # Errors
     ///
     /// The kernel's (`EMFILE`…).
-    pub fn open(&mut self) -> io::Result<(RawFd, Box<dyn WakeSignal>)> {
-        let (receiver, signal) = wake_channel()?;
+    pub fn open(
+        &mut self,
+        taken: &dyn Fn(RawFd) -> bool,
+    ) -> io::Result<(RawFd, Box<dyn WakeSignal>)> {
+        let mut refused = Vec::new();
+        let (receiver, signal) = loop {
+            let channel = wake_channel()?;
+            if !taken(channel.0.fd()) {
+                break channel;
+            }
+            refused.push(channel);
+        };
+        drop(refused);
         let fd = receiver.fd();
         self.receiver = Some(receiver);
         Ok((fd, signal))

@@ -12,5 +12,6 @@ selectors_conformance::conformance_suite!(
     devpoll,
     new_selector,
     selectors_conformance::Quirks::DEVPOLL,
-    test_fileno
+    test_fileno,
+    test_close_inside_a_handler_quiets_the_kernel_object
 );

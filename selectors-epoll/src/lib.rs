@@ -162,6 +162,14 @@ impl Poller for Epoll {
     }
 
     fn close(&mut self) {
+        // Every registration was unregistered; the waker's eventfd goes too,
+        // so that after `close` the epoll instance watches nothing (a wake
+        // racing the close cannot make it readable for an outer loop).
+        if let Some(fd) = self.wake.fd() {
+            let _ = self.ctl_data(libc::EPOLL_CTL_DEL, fd, 0, WAKE_TOKEN);
+            self.events.remove(1);
+        }
+        self.wake = WakeSlot::default();
         self.events.reset();
     }
 

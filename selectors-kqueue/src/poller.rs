@@ -7,6 +7,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(not(libkqueue))]
+use selectors_core::backend::preserving_errno;
 use selectors_core::backend::{
     add_wake_channel, to_timespec, EventBuffer, Poller, ReadyList, WakeSignal, WakeSlot,
 };
@@ -312,8 +314,18 @@ impl Poller for Kqueue {
     }
 
     fn close(&mut self) {
-        // Every registration was unregistered; only the waker's filter, if
-        // any, is left.
+        // Every registration was unregistered; the waker's filter goes too,
+        // so that after `close` the kqueue watches nothing (a wake racing
+        // the close cannot make it readable for an outer loop).
+        if let Some(fd) = self.wake.fd() {
+            self.delete(fd, Events::READ);
+            self.events.remove(1);
+        }
+        #[cfg(not(libkqueue))]
+        if self.delete_user_event() {
+            self.events.remove(1);
+        }
+        self.wake = WakeSlot::default();
         self.events.reset();
         self.slots = Vec::new();
     }
@@ -331,7 +343,10 @@ impl Poller for Kqueue {
         Ok(())
     }
 
-    fn add_waker(&mut self) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
+    fn add_waker(
+        &mut self,
+        taken: &dyn Fn(RawFd) -> bool,
+    ) -> io::Result<(Option<RawFd>, Box<dyn WakeSignal>)> {
         #[cfg(not(libkqueue))]
         match self.add_user_event() {
             Ok(()) => {
@@ -349,7 +364,7 @@ impl Poller for Kqueue {
         // Always here under `cfg(libkqueue)`, a deviation: its
         // kevent() takes mutexes, so triggering an EVFILT_USER from a signal
         // handler could deadlock. A pipe's write(2) is async-signal-safe.
-        add_wake_channel(self)
+        add_wake_channel(self, taken)
     }
 }
 
@@ -372,6 +387,18 @@ impl Kqueue {
             None => Err(io::Error::other("kevent answered no receipt")),
         }
     }
+
+    /// Deletes the waker's `EVFILT_USER` event; `false` if there was none
+    /// (no waker, or a pipe instead).
+    fn delete_user_event(&self) -> bool {
+        let delete = ffi::change(WAKE_IDENT, ffi::EVFILT_USER, EV_DELETE | ffi::EV_RECEIPT);
+        let mut receipt = [ffi::empty()];
+        let zero = to_timespec(Some(Duration::ZERO));
+        matches!(
+            ffi::kevent(self.kq.as_fd(), &[delete], &mut receipt, zero.as_ref()),
+            Ok(1) if ffi::receipt_errno(&receipt[0]) == 0
+        )
+    }
 }
 
 /// Triggers the waker's `EVFILT_USER` event: one `kevent(2)`, no lock, no
@@ -388,7 +415,8 @@ impl WakeSignal for UserSignal {
         let mut trigger = ffi::change(WAKE_IDENT, ffi::EVFILT_USER, 0);
         trigger.fflags = ffi::NOTE_TRIGGER;
         // No room for events: the call only applies the change and returns.
-        ffi::kevent(self.kq.as_fd(), &[trigger], &mut [], None).map(drop)
+        // From a signal handler too: `errno` is left as it was.
+        preserving_errno(|| ffi::kevent(self.kq.as_fd(), &[trigger], &mut [], None).map(drop))
     }
 }
 
@@ -572,7 +600,7 @@ mod tests {
     fn the_waker_is_a_user_event_without_a_descriptor() {
         let _lock = fd_lock();
         let mut kq = Kqueue::new().unwrap();
-        let (fd, signal) = kq.add_waker().unwrap();
+        let (fd, signal) = kq.add_waker(&|_| false).unwrap();
         assert_eq!(fd, None);
         assert_eq!(kq.filters(), 1);
         signal.signal().unwrap();
@@ -590,7 +618,7 @@ mod tests {
         // libkqueue deviation: its kevent() is not async-signal-safe, so the
         // waker is a descriptor (see `add_waker`).
         let mut kq = Kqueue::new().unwrap();
-        let (fd, signal) = kq.add_waker().unwrap();
+        let (fd, signal) = kq.add_waker(&|_| false).unwrap();
         assert!(fd.is_some());
         signal.signal().unwrap();
         assert_eq!(wait_now(&mut kq), []);

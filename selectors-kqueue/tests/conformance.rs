@@ -14,5 +14,6 @@ selectors_conformance::conformance_suite!(
     kqueue,
     new_selector,
     selectors_conformance::Quirks::KQUEUE,
-    test_fileno
+    test_fileno,
+    test_close_inside_a_handler_quiets_the_kernel_object
 );

@@ -20,9 +20,6 @@
 //!   [`FileObject`](crate::FileObject) implementations of the standard
 //!   library's I/O-safe types (with `io_safe_file_objects!`), and the
 //!   borrow trait for [`Fd`](crate::Fd);
-//! - `holding_closed_numbers`: runs the opening of the wake-up channel while
-//!   the numbers of closed registrations are held, where the kernel hands out
-//!   the lowest free number (Unix);
 //! - `backend_items`: what only that platform's backends use, which
 //!   [`crate::backend`] re-exports (`to_timespec`, `to_timeval`,
 //!   `pollfd_events`, `pollfd_interest` on Unix; `last_socket_error` on
@@ -75,8 +72,7 @@ use windows as imp;
 #[cfg(test)]
 pub(crate) use imp::UNREGISTERED;
 pub(crate) use imp::{
-    backend_items, holding_closed_numbers, is_valid, raw_of, wake_channel, AsDescriptor, SlotIndex,
-    WakeReceiver,
+    backend_items, is_valid, raw_of, wake_channel, AsDescriptor, SlotIndex, WakeReceiver,
 };
 pub use imp::{check_open, RawFd};
 

@@ -3,7 +3,7 @@
 //! the backends.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use super::cvt;
 use crate::backend::{interest_bits, poll_events, WakeSignal};
 use crate::map::NIL;
 use crate::timeout::{clamped, to_micros};
-use crate::{Events, Fd, SelectorImpl, SelectorMap};
+use crate::{Events, Fd, SelectorImpl};
 
 /// A raw descriptor, as the platform numbers what a selector watches: a
 /// file descriptor ([`std::os::fd::RawFd`], an `i32`) on Unix.
@@ -165,17 +165,32 @@ struct FdSignal {
 impl WakeSignal for FdSignal {
     fn signal(&self) -> io::Result<()> {
         let one: u64 = 1;
-        // SAFETY: `fd` is open (we own it); the buffer is 8 valid bytes (an
-        // eventfd needs exactly 8; a pipe takes any of them).
-        let written = unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
-        match cvt(written) {
-            Ok(_) => Ok(()),
-            // Full pipe, or eventfd counter at its maximum: a wake-up is
-            // already pending, which is all a wake asks for.
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(err) => Err(err),
-        }
+        preserving_errno(|| {
+            // SAFETY: `fd` is open (we own it); the buffer is 8 valid bytes
+            // (an eventfd needs exactly 8; a pipe takes any of them).
+            let written =
+                unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+            match cvt(written) {
+                Ok(_) => Ok(()),
+                // Full pipe, or eventfd counter at its maximum: a wake-up is
+                // already pending, which is all a wake asks for.
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(()),
+                Err(err) => Err(err),
+            }
+        })
     }
+}
+
+/// Runs `f`, then puts `errno` back as it was: what a function called from a
+/// signal handler must do, because the code the signal interrupted may be
+/// about to read `errno` (a `write` that fails on a full pipe, or an
+/// `EV_ERROR` from `kevent`, would overwrite it). CPython's wake-up fd does
+/// the same. Async-signal-safe: two accesses to a thread-local.
+pub fn preserving_errno<R>(f: impl FnOnce() -> R) -> R {
+    let saved = nix::errno::Errno::last_raw();
+    let result = f();
+    nix::errno::Errno::set_raw(saved);
+    result
 }
 
 /// An eventfd (Linux, Android) or a pipe (elsewhere), non-blocking and
@@ -185,97 +200,70 @@ pub(crate) fn wake_channel() -> io::Result<(WakeReceiver, Box<dyn WakeSignal>)> 
     Ok((WakeReceiver { fd: read }, Box::new(FdSignal { fd: write })))
 }
 
-/// Where the kernel has an eventfd: one descriptor is both ends.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// The channel's descriptors, close-on-exec from the first instant where the
+/// kernel allows it, so that a `fork` and `exec` in another thread cannot
+/// leak them into a child.
 mod channel {
     use super::*;
 
-    /// An eventfd is emptied by one read.
-    pub(super) const ONE_READ_DRAINS: bool = true;
+    cfg_if::cfg_if! {
+        if #[cfg(any(target_os = "linux", target_os = "android"))] {
+            /// An eventfd is emptied by one read.
+            pub(super) const ONE_READ_DRAINS: bool = true;
 
-    /// A non-blocking, close-on-exec eventfd: `(read, write)`, the same.
-    pub(super) fn open() -> io::Result<(Arc<OwnedFd>, Arc<OwnedFd>)> {
-        // SAFETY: no pointer arguments; the result is checked.
-        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
-        // SAFETY: `fd` was just created, is open and owned by nothing else.
-        let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
-        Ok((Arc::clone(&fd), fd))
-    }
-}
+            /// A non-blocking, close-on-exec eventfd: `(read, write)`, the
+            /// same descriptor.
+            pub(super) fn open() -> io::Result<(Arc<OwnedFd>, Arc<OwnedFd>)> {
+                use nix::sys::eventfd::{EfdFlags, EventFd};
 
-/// Elsewhere, a pipe.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-mod channel {
-    use super::*;
+                let fd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
+                let fd = Arc::new(OwnedFd::from(fd));
+                Ok((Arc::clone(&fd), fd))
+            }
+        } else if #[cfg(any(
+            target_os = "freebsd",
+            target_os = "dragonfly",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "illumos",
+            target_os = "solaris",
+        ))] {
+            /// A pipe is read until it would block.
+            pub(super) const ONE_READ_DRAINS: bool = false;
 
-    /// A pipe is read until it would block.
-    pub(super) const ONE_READ_DRAINS: bool = false;
+            /// A pipe made non-blocking and close-on-exec by `pipe2`, at
+            /// once: `(read end, write end)`.
+            pub(super) fn open() -> io::Result<(Arc<OwnedFd>, Arc<OwnedFd>)> {
+                use nix::fcntl::OFlag;
 
-    /// A non-blocking, close-on-exec pipe: `(read end, write end)`.
-    pub(super) fn open() -> io::Result<(Arc<OwnedFd>, Arc<OwnedFd>)> {
-        let mut fds = [-1; 2];
-        // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
-        cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
-        // SAFETY: pipe(2) succeeded: both are open and owned by nothing else.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        for fd in [&read, &write] {
-            // SAFETY: plain flag updates on an open descriptor; results checked.
-            unsafe {
-                cvt(libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC))?;
-                let flags = cvt(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
-                cvt(libc::fcntl(
-                    fd.as_raw_fd(),
-                    libc::F_SETFL,
-                    flags | libc::O_NONBLOCK,
-                ))?;
+                let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+                Ok((Arc::new(read), Arc::new(write)))
+            }
+        } else {
+            /// A pipe is read until it would block.
+            pub(super) const ONE_READ_DRAINS: bool = false;
+
+            /// A pipe, then made non-blocking and close-on-exec: `(read end,
+            /// write end)`. Apple's systems (and the other Unix without
+            /// `pipe2`) cannot do it in one call: a `fork` and `exec` in
+            /// another thread between the two leaks the descriptors into the
+            /// child, as mio documents for its own pipe there.
+            pub(super) fn open() -> io::Result<(Arc<OwnedFd>, Arc<OwnedFd>)> {
+                use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+
+                let (read, write) = nix::unistd::pipe()?;
+                for fd in [&read, &write] {
+                    fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+                    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+                    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+                }
+                Ok((Arc::new(read), Arc::new(write)))
             }
         }
-        Ok((Arc::new(read), Arc::new(write)))
     }
 }
 
 // ----------------------------------------------------------- the selector
-
-/// Runs `open` (which opens the wake-up channel) while placeholder
-/// descriptors hold the numbers of the registrations whose descriptor is
-/// closed, so that the channel gets another number (the kernel hands out
-/// the lowest free one).
-pub(crate) fn holding_closed_numbers<F, T, R>(
-    map: &SelectorMap<F, T>,
-    open: impl FnOnce() -> R,
-) -> R {
-    let held = hold_closed_numbers(map);
-    let opened = open();
-    drop(held);
-    opened
-}
-
-/// Placeholder descriptors holding the numbers of the registrations whose
-/// descriptor is closed, so that a descriptor opened meanwhile gets another
-/// number. Best effort: without `/dev/null`, it holds nothing.
-fn hold_closed_numbers<F, T>(map: &SelectorMap<F, T>) -> Vec<OwnedFd> {
-    let closed: Vec<RawFd> = map.fds().filter(|&fd| check_open(fd).is_err()).collect();
-    let Some(source) = closed
-        .first()
-        .and_then(|_| std::fs::File::open("/dev/null").ok())
-    else {
-        return Vec::new();
-    };
-    let mut held: Vec<OwnedFd> = closed
-        .into_iter()
-        .filter_map(|fd| {
-            // SAFETY: F_DUPFD_CLOEXEC duplicates the open `source` to the
-            // lowest free number at or above `fd` (`fd` itself, unless it was
-            // reused meanwhile); failure is reported through the result.
-            let dup = cvt(unsafe { libc::fcntl(source.as_raw_fd(), libc::F_DUPFD_CLOEXEC, fd) });
-            // SAFETY: `dup` was just returned by fcntl: open, and owned by
-            // nothing else.
-            dup.ok().map(|dup| unsafe { OwnedFd::from_raw_fd(dup) })
-        })
-        .collect();
-    held.push(source.into());
-    held
-}
 
 impl<P: AsFd, F, T> AsFd for SelectorImpl<P, F, T> {
     /// The kernel object's descriptor (Python's `fileno()`), for the backends
@@ -296,7 +284,7 @@ impl<P: AsFd, F, T> AsRawFd for SelectorImpl<P, F, T> {
 
 /// What only the Unix backends use; [`crate::backend`] re-exports it.
 pub(crate) mod backend_items {
-    pub use super::{pollfd_events, pollfd_interest, to_timespec, to_timeval};
+    pub use super::{pollfd_events, pollfd_interest, preserving_errno, to_timespec, to_timeval};
 }
 
 /// `timeout` as a `timespec` for `kevent(2)` (nanosecond precision), clamped
@@ -399,6 +387,64 @@ mod tests {
         // SAFETY: one valid pollfd; zero timeout.
         let n = unsafe { libc::poll(&mut pollfd, 1, 0) };
         n == 1
+    }
+
+    /// Fills the channel whose sending end is `write`, so that the next
+    /// signal's `write` fails with `EAGAIN`.
+    fn fill(write: &OwnedFd) {
+        if channel::ONE_READ_DRAINS {
+            // An eventfd: its counter to the maximum.
+            let max: u64 = u64::MAX - 1;
+            // SAFETY: `write` is an open eventfd; 8 valid bytes.
+            let n = unsafe { libc::write(write.as_raw_fd(), (&max as *const u64).cast(), 8) };
+            assert_eq!(n, 8, "{}", io::Error::last_os_error());
+        } else {
+            let chunk = [0u8; 4096];
+            // SAFETY: `write` is an open, non-blocking pipe end; valid bytes.
+            while unsafe { libc::write(write.as_raw_fd(), chunk.as_ptr().cast(), chunk.len()) } > 0
+            {
+            }
+        }
+    }
+
+    /// `Waker::wake` from a real signal handler, on a channel so full that
+    /// its `write` fails (`EAGAIN`): the interrupted code finds `errno` as
+    /// it left it.
+    #[test]
+    fn a_wake_in_a_signal_handler_leaves_errno_alone() {
+        use std::sync::OnceLock;
+
+        static WAKER: OnceLock<Waker> = OnceLock::new();
+        extern "C" fn on_signal(_: libc::c_int) {
+            if let Some(waker) = WAKER.get() {
+                let _ = waker.wake();
+            }
+        }
+
+        let (read, write) = channel::open().unwrap();
+        fill(&write);
+        let waker = WAKER.get_or_init(|| Waker::new(Box::new(FdSignal { fd: write })));
+        // The full channel: the write fails, and the wake succeeds.
+        waker.wake().unwrap();
+        // SAFETY: `sigaction` is plain old data (zeroed is valid); the
+        // handler only loads a `OnceLock` and calls `wake`, which is
+        // async-signal-safe; every return value is checked.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            assert_eq!(libc::sigemptyset(&mut action.sa_mask), 0);
+            assert_eq!(
+                libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()),
+                0
+            );
+        }
+        nix::errno::Errno::set_raw(libc::EILSEQ);
+        // SAFETY: the handler is installed; `raise` runs it before it returns.
+        let raised = unsafe { libc::raise(libc::SIGUSR2) };
+        let errno = nix::errno::Errno::last_raw();
+        assert_eq!(raised, 0);
+        assert_eq!(errno, libc::EILSEQ, "the handler's wake overwrote errno");
+        drop(read);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, OwnedSocket};
 
 use crate::backend::WakeSignal;
-use crate::{Fd, SelectorMap};
+use crate::Fd;
 
 /// A raw descriptor, as the platform numbers what a selector watches: a
 /// Winsock socket handle ([`std::os::windows::io::RawSocket`], a `u64`) on
@@ -210,17 +210,6 @@ fn loopback_pair() -> io::Result<(TcpStream, TcpStream)> {
     sender.set_nonblocking(true)?;
     receiver.set_nonblocking(true)?;
     Ok((receiver, sender))
-}
-
-// ----------------------------------------------------------- the selector
-
-/// Runs `open`: Windows hands out socket handles, not the lowest free
-/// number, so there are no numbers to hold.
-pub(crate) fn holding_closed_numbers<F, T, R>(
-    _map: &SelectorMap<F, T>,
-    open: impl FnOnce() -> R,
-) -> R {
-    open()
 }
 
 // ----------------------------------------------------------- for backends

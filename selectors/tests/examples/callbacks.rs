@@ -1,43 +1,16 @@
-//! The callbacks example (Python's documentation example, ported), run as the
-//! real program: clients on 127.0.0.1 get their bytes back exactly, large
-//! writes included (the server keeps what it could not send), and each
-//! hang-up ends its connection.
+//! The callbacks example (Python's documentation example, ported): clients
+//! on 127.0.0.1 get their bytes back exactly, large writes included (the
+//! server keeps what it could not send), and each hang-up ends its
+//! connection.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::Duration;
 
-/// The longest any one read or write may take before the test fails.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The example's binary. `cargo test` builds it with the tests, but
-/// `cargo test --test callbacks` does not, and would run a stale one: in the
-/// default layout (`target/debug`) it is built here (a no-op when fresh).
-/// Other layouts (`--target`, another target dir) come from a full `cargo
-/// test`, which built it.
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let workspace_target = manifest_dir.parent().unwrap().join("target").join("debug");
-    if dir == workspace_target {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--example", "callbacks"])
-            .current_dir(&manifest_dir)
-            .status()
-            .expect("cargo build --example callbacks");
-        assert!(status.success());
-    }
-    dir.join("examples")
-        .join(format!("callbacks{}", std::env::consts::EXE_SUFFIX))
-}
+use super::{example, TIMEOUT};
 
 /// The running example, killed when the test ends (passed or failed), with
 /// its output lines. A thread reads them as they come: the server prints a
@@ -53,7 +26,7 @@ impl Drop for Server {
 
 impl Server {
     fn start() -> (Server, SocketAddr) {
-        let mut child = Command::new(example())
+        let mut child = Command::new(example("callbacks"))
             .arg("127.0.0.1:0")
             .stdout(Stdio::piped())
             .spawn()
