@@ -10,5 +10,7 @@ pub use crate::map::{Iter, SelectorMap};
 pub use crate::registration::{KeyMut, LentKey, Registration};
 pub use crate::selector::{Ready, Selector};
 pub use crate::selector_impl::SelectorImpl;
+#[cfg(unix)]
+pub use crate::signals::{PendingSignals, Signal, Signals};
 pub use crate::sys::RawFd;
 pub use crate::waker::Waker;

@@ -21,6 +21,8 @@ mod map;
 mod registration;
 mod selector;
 mod selector_impl;
+#[cfg(unix)]
+mod signals;
 mod sys;
 mod timeout;
 mod waker;

@@ -9,6 +9,9 @@
 //! selectors-rs = "0.1"
 //! ```
 //!
+//! (Beside Servo's `selectors`, rename this one:
+//! `sel = { package = "selectors-rs", version = "0.1" }`, then `use sel::…`.)
+//!
 //! Register file objects with the events to watch ([`EVENT_READ`],
 //! [`EVENT_WRITE`]) and any data; wait until some are ready; handle them.
 //! Every backend Python has is here, behind one [`Selector`] trait, and
@@ -210,8 +213,10 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! The echo server example stops on Ctrl-C this way: its `SIGINT` handler
-//! (its console control handler on Windows) calls `wake`.
+//! Python programs pair `selectors` with `signal.set_wakeup_fd` to handle
+//! `SIGINT` or `SIGTERM` in their loop; on Unix, [`Signals`] does that with
+//! a waker and no `unsafe`: it installs handlers for the signals chosen,
+//! each arrival wakes the selector, and the loop asks which arrived.
 //!
 //! # Choosing a backend at run time
 //!
@@ -237,12 +242,13 @@
 //! (0.1 → 0.2 while the major version is 0), never in a patch release, only
 //! to a Rust that has been stable for at least six months, and every raise
 //! is noted in the changelog.
-// Where `PollSelector` is not in this crate (Windows), the table links to
-// the poll crate's documentation, which docs.rs renders for Unix.
+// Where `PollSelector` and `Signals` are not in this crate (Windows), the
+// docs link to their pages as docs.rs renders them for Unix.
 #![cfg_attr(
     not(unix),
     doc = "",
-    doc = "[`PollSelector`]: https://docs.rs/selectors-poll/latest/selectors_poll/struct.PollSelector.html"
+    doc = "[`PollSelector`]: https://docs.rs/selectors-poll/latest/selectors_poll/struct.PollSelector.html",
+    doc = "[`Signals`]: https://docs.rs/selectors-rs/latest/selectors/struct.Signals.html"
 )]
 
 // The build script names, once, the backends of the target (`has_epoll`,
