@@ -250,14 +250,14 @@ impl<T: io::Write> io::Write for Fd<T> {
 /// [map](crate::Selector::get_map), the ready list), so a key always says
 /// what the kernel was told: its descriptor and events change only through
 /// the selector ([`Selector::modify`](crate::Selector::modify)). Mutable
-/// access goes through [`KeyMut`] (the data) and
+/// access goes through [`KeyMut`](crate::KeyMut) (the data) and
 /// [`Selector::with_fileobj_mut`](crate::Selector::with_fileobj_mut),
 /// [`Selector::with_key`](crate::Selector::with_key) or
 /// [`Selector::dispatch`](crate::Selector::dispatch) (the file object, with
 /// its descriptor checked afterwards). A key the caller owns (returned by
 /// [`unregister`](crate::Selector::unregister)) is registered nowhere.
 ///
-/// Through [`KeyMut`], the data of a registered key can change, and
+/// Through [`KeyMut`](crate::KeyMut), the data of a registered key can change, and
 /// nothing else:
 ///
 /// ```
