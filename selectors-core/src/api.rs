@@ -1,6 +1,6 @@
 //! The user-facing API, item by item: what this crate's root, the
-//! `selectors` facade and every backend crate re-export
-//! (`pub use selectors_core::api::*`). What backends need besides is in
+//! `selectors` facade and every backend crate re-export (a glob import of
+//! this module). What backends need besides is in
 //! [`backend`](crate::backend).
 
 pub use crate::error::{Error, LendError, RegisterError, Result};

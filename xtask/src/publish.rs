@@ -4,7 +4,12 @@
 //! 1. The READMEs that crates.io renders (each library's own `README.md`)
 //!    use absolute links only and no hidden doctest lines (`# …`, shown
 //!    literally there), and every Rust example of the workspace's README is
-//!    one of the facade README's, which the facade's doctests run.
+//!    one of the facade README's, which the facade's doctests run. The
+//!    examples of core's user-facing items, which the facade's
+//!    documentation shows as its own (it re-exports them), are written as
+//!    a user of the facade writes them: `use selectors::…`, no core or
+//!    backend crate named (they run as core's doctests against the facade,
+//!    a dev-dependency of core).
 //! 2. `cargo publish --dry-run --workspace`: every library crate packaged
 //!    and built from its `.crate` in dependency order, the later ones
 //!    against the earlier ones' packages (multi-package publishing, Cargo
@@ -58,6 +63,10 @@ pub fn dry_run() -> Result<(), String> {
     println!("\n==> publish: READMEs, `cargo publish --dry-run`, the packaged facade's doctests");
     check_readmes()?;
     println!("publish: READMEs ok ({} crates)", LIBRARIES.len());
+    let checked = check_item_examples()?;
+    println!(
+        "publish: the examples of core's user-facing items name the facade only ({checked} files)"
+    );
     // No `.crate` of an earlier run may stand in for this run's.
     let version = workspace_version()?;
     for path in LIBRARIES
@@ -225,6 +234,53 @@ fn check_readmes() -> Result<(), String> {
             "publish: README problems:\n  {}",
             problems.join("\n  ")
         ))
+    }
+}
+
+/// Core's user-facing items (everything but the `backend` module, for
+/// backend authors, and what it re-exports: `backend.rs`, `timeout.rs`,
+/// `sys/`) show examples that compile with the facade alone. Returns how
+/// many files were checked.
+fn check_item_examples() -> Result<usize, String> {
+    let dir = project_root().join("selectors-core").join("src");
+    let entries = fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("reading {}: {e}", dir.display()))?
+            .path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !name.ends_with(".rs") || matches!(name, "backend.rs" | "timeout.rs") {
+            continue;
+        }
+        checked += 1;
+        let text = fs::read_to_string(&path).map_err(|e| format!("reading {name}: {e}"))?;
+        for (number, line) in text.lines().enumerate() {
+            let doc = line.trim_start();
+            if (doc.starts_with("///") || doc.starts_with("//!"))
+                && [
+                    "selectors_core",
+                    "selectors_poll",
+                    "selectors_epoll",
+                    "selectors_select",
+                ]
+                .iter()
+                .any(|krate| doc.contains(krate))
+            {
+                problems.push(format!(
+                    "selectors-core/src/{name}:{}: `{}`: the facade's docs show this \
+                     example; write it with `use selectors::…`",
+                    number + 1,
+                    doc.trim()
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(checked)
+    } else {
+        Err(format!("publish: {}", problems.join("\n  ")))
     }
 }
 
