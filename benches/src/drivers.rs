@@ -7,9 +7,13 @@
 //! * [`Ours`]: our selectors, used as their docs show (`select` and its
 //!   iterator of `(&key, events)`, the handler in the key's data).
 //! * [`RawEpoll`], [`RawPoll`], [`RawSelect`]: the same level-triggered
-//!   semantics written on libc, with the bookkeeping a real user needs (a
-//!   handler table indexed by descriptor, the registered mask to filter
-//!   hang-ups against) and nothing more.
+//!   semantics written on libc, with the bookkeeping a real program needs
+//!   and nothing more: a table indexed by descriptor holding each one's
+//!   handler (its data) and what `unregister` needs to be O(1), the
+//!   registered mask to filter hang-ups against, and the checks that keep
+//!   the tables sound (a descriptor registered twice, or one never
+//!   registered, is refused as epoll refuses it: `AlreadyExists`,
+//!   `NotFound`).
 //! * [`Mio`]: mio 1.x as its docs teach it: edge-triggered, `Token` per
 //!   source, handlers read until `WouldBlock` ([`Driver::EDGE`]).
 //! * [`Polling`]: polling 3.x in its level mode.
@@ -260,13 +264,35 @@ impl Driver for RawEpoll {
 // ---------------------------------------------------------------------------
 // raw-poll
 
-/// poll(2) on libc: a dense `pollfd` array, an index by descriptor for
-/// `modify`/`unregister`, a handler table.
+/// poll(2) on libc, with what a program on poll must keep: a dense `pollfd`
+/// array (poll takes nothing else) and, by descriptor, its handler and its
+/// position in the array.
+///
+/// The position is what makes `modify` and `unregister` O(1): `unregister`
+/// swap-removes the entry (the last one moves into its place, and its
+/// descriptor's position is rewritten), so the array stays dense without a
+/// scan. Both live in one table entry, so a descriptor costs one look-up
+/// and one bounds check; `NONE` there means not registered, which is how a
+/// second `register` (it would add a second entry and orphan the first) or
+/// the `unregister` of a stranger is refused.
 pub struct RawPoll {
     fds: Vec<libc::pollfd>,
-    /// Position in `fds` by descriptor.
-    index: Vec<u32>,
-    handlers: Vec<usize>,
+    /// By descriptor: its position in `fds` (`NONE`: not registered) and
+    /// its handler.
+    table: Vec<(u32, usize)>,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl RawPoll {
+    /// `fd`'s position in `fds`, or `NotFound`.
+    #[inline]
+    fn position(&self, fd: RawFd) -> io::Result<usize> {
+        match self.table.get(fd as usize) {
+            Some(&(position, _)) if position != NONE => Ok(position as usize),
+            _ => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
 }
 
 fn poll_mask(events: Events) -> libc::c_short {
@@ -297,15 +323,21 @@ impl Driver for RawPoll {
     fn open() -> io::Result<Self> {
         Ok(RawPoll {
             fds: Vec::new(),
-            index: Vec::new(),
-            handlers: Vec::new(),
+            table: Vec::new(),
         })
     }
 
     #[inline]
     fn register(&mut self, fd: RawFd, events: Events, handler: usize) -> io::Result<()> {
-        put(&mut self.index, fd, self.fds.len() as u32, u32::MAX);
-        put(&mut self.handlers, fd, handler, 0);
+        if self.position(fd).is_ok() {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        put(
+            &mut self.table,
+            fd,
+            (self.fds.len() as u32, handler),
+            (NONE, 0),
+        );
         self.fds.push(libc::pollfd {
             fd,
             events: poll_mask(events),
@@ -316,19 +348,19 @@ impl Driver for RawPoll {
 
     #[inline]
     fn modify(&mut self, fd: RawFd, events: Events, handler: usize) -> io::Result<()> {
-        let position = self.index[fd as usize] as usize;
+        let position = self.position(fd)?;
         self.fds[position].events = poll_mask(events);
-        self.handlers[fd as usize] = handler;
+        self.table[fd as usize].1 = handler;
         Ok(())
     }
 
     #[inline]
     fn unregister(&mut self, fd: RawFd) -> io::Result<()> {
-        let position = self.index[fd as usize] as usize;
-        self.index[fd as usize] = u32::MAX;
+        let position = self.position(fd)?;
+        self.table[fd as usize].0 = NONE;
         self.fds.swap_remove(position);
         if let Some(moved) = self.fds.get(position) {
-            self.index[moved.fd as usize] = position as u32;
+            self.table[moved.fd as usize].0 = position as u32;
         }
         Ok(())
     }
@@ -357,7 +389,7 @@ impl Driver for RawPoll {
                         libc::POLLOUT as u32,
                         registered(pollfd.events),
                     );
-                    f(pollfd.fd, ready, self.handlers[pollfd.fd as usize]);
+                    f(pollfd.fd, ready, self.table[pollfd.fd as usize].1);
                     seen += 1;
                     if seen == n {
                         break;
@@ -377,9 +409,17 @@ const BITS: usize = Word::BITS as usize;
 /// Words in a C `fd_set`; the bitmaps never have fewer.
 const SET_WORDS: usize = libc::FD_SETSIZE / BITS;
 
-/// select(2) on libc: growable bitmaps (Linux reads as many words as `nfds`
-/// needs, so descriptors past `FD_SETSIZE` work), their copies for the
-/// kernel to overwrite, the highest descriptor, a handler table.
+/// select(2) on libc, with what a program on select must keep: growable
+/// bitmaps (Linux reads as many words as `nfds` needs, so descriptors past
+/// `FD_SETSIZE` work), their copies for the kernel to overwrite, the
+/// highest descriptor (select's `nfds`), and a handler table by descriptor.
+///
+/// Everything is by descriptor, so `unregister` is O(1) (clearing two bits)
+/// but when it removes the highest descriptor: then the next highest is
+/// found by a scan down the bitmaps, a word (64 descriptors) at a time. A
+/// descriptor is registered when one of its bits is set (a registration
+/// always has events), which is how a second `register` or the
+/// `unregister` of a stranger is refused.
 pub struct RawSelect {
     read: Vec<Word>,
     write: Vec<Word>,
@@ -390,6 +430,15 @@ pub struct RawSelect {
 }
 
 impl RawSelect {
+    /// `fd` has a bit in either set.
+    #[inline]
+    fn is_registered(&self, fd: RawFd) -> bool {
+        let (word, bit) = (fd as usize / BITS, 1 << (fd as usize % BITS));
+        self.read
+            .get(word)
+            .is_some_and(|&r| (r | self.write[word]) & bit != 0)
+    }
+
     fn set(&mut self, fd: RawFd, events: Events) {
         let (word, bit) = (fd as usize / BITS, 1 << (fd as usize % BITS));
         if self.read.len() <= word {
@@ -430,6 +479,9 @@ impl Driver for RawSelect {
 
     #[inline]
     fn register(&mut self, fd: RawFd, events: Events, handler: usize) -> io::Result<()> {
+        if self.is_registered(fd) {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
         self.set(fd, events);
         self.max_fd = self.max_fd.max(fd);
         put(&mut self.handlers, fd, handler, 0);
@@ -438,6 +490,9 @@ impl Driver for RawSelect {
 
     #[inline]
     fn modify(&mut self, fd: RawFd, events: Events, handler: usize) -> io::Result<()> {
+        if !self.is_registered(fd) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
         self.set(fd, events);
         self.handlers[fd as usize] = handler;
         Ok(())
@@ -445,6 +500,9 @@ impl Driver for RawSelect {
 
     #[inline]
     fn unregister(&mut self, fd: RawFd) -> io::Result<()> {
+        if !self.is_registered(fd) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
         self.set(fd, Events::EMPTY);
         if fd == self.max_fd {
             // Scan down for the next highest descriptor still watched.

@@ -1,20 +1,37 @@
-//! The peers of our echo server in the `echo` workload: the same server
-//! written on raw epoll and on mio, run as child processes of this bench
-//! binary (`compare --echo-server raw-epoll|mio [--max-buffered BYTES]`).
+//! The peers of our echo server in the `echo` workload, run as child
+//! processes of this bench binary (`compare --echo-server NAME
+//! [--max-buffered BYTES]`): the same server written on raw epoll and on
+//! mio, and the echo server a tokio user writes, on tokio's current-thread
+//! runtime (`tokio`) and on its multi-thread runtime with two workers
+//! (`tokio-mt`).
 //!
-//! One thread each, as the workload runs ours, and our server's own
-//! buffering rules ([`selectors_echo_server::buffer`]), so that the three do
-//! the same work: a 64 KiB read buffer shared by all connections, the echo
-//! written straight back from it and only what the socket does not take
-//! kept, at most 1 MiB per connection and freed once written out; all
-//! connections together hold at most the budget (64 MiB by default), and a
-//! connection that may not read and has nothing to write waits, unwatched,
-//! for room. `TCP_NODELAY` on every client. They print our server's first
-//! line (`echo server listening on ADDR (…)`) and run until killed.
+//! raw epoll and mio run one thread each, as the workload runs ours, with
+//! our server's own buffering rules ([`selectors_echo_server::buffer`]), so
+//! that the three do the same work: a 64 KiB read buffer shared by all
+//! connections, the echo written straight back from it and only what the
+//! socket does not take kept, at most 1 MiB per connection and freed once
+//! written out; all connections together hold at most the budget (64 MiB by
+//! default), and a connection that may not read and has nothing to write
+//! waits, unwatched, for room. `TCP_NODELAY` on every client. They print our
+//! server's first line (`echo server listening on ADDR (…)`) and run until
+//! killed.
+//!
+//! tokio's server is written as tokio's docs teach it (see [`tokio_echo`]):
+//! one task per connection, `read` into the task's own 64 KiB buffer, then
+//! `write_all` of what was read. It keeps no pending buffer: a task reads
+//! again only once its client has taken the whole echo, so a connection
+//! holds at most one read (64 KiB, below our 1 MiB per client), and a slow
+//! client stops its own task. tokio has no count of bytes held across tasks
+//! short of a semaphore acquired around every read; the idiom for a global
+//! bound is a semaphore of connections (as tokio's mini-redis does), and
+//! the budget maps to `budget / 64 KiB` connections (1024 by default), each
+//! holding its buffer for its life. The workload's 1000 clients stay under
+//! it.
 
 use std::io::{self, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 
 use selectors_echo_server::buffer::{Budget, Connection, Outcome, DEFAULT_MAX_BUFFERED, READ_SIZE};
 
@@ -42,6 +59,8 @@ fn serve(name: &str, max_buffered: usize) -> io::Result<()> {
     let backend = match name {
         "raw-epoll" => "raw epoll",
         "mio" => "mio",
+        "tokio" => "tokio, current-thread runtime",
+        "tokio-mt" => "tokio, multi-thread runtime",
         other => return Err(io::Error::other(format!("no echo server `{other}`"))),
     };
     let _ = writeln!(
@@ -52,7 +71,9 @@ fn serve(name: &str, max_buffered: usize) -> io::Result<()> {
     let budget = Budget::new(max_buffered);
     match name {
         "raw-epoll" => RawEpoll::new(listener, budget)?.run(),
-        _ => MioServer::new(listener, budget)?.run(),
+        "mio" => MioServer::new(listener, budget)?.run(),
+        "tokio" => tokio_echo(listener, 1, max_buffered),
+        _ => tokio_echo(listener, TOKIO_WORKERS, max_buffered),
     }
 }
 
@@ -374,5 +395,68 @@ impl MioServer {
                 Ok(())
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// tokio, one task per connection, as its docs teach
+
+/// The workers of `tokio-mt`: as many as the threads ours is given in the
+/// same table (`--threads 2`).
+pub const TOKIO_WORKERS: usize = 2;
+
+/// The echo server a tokio user writes: `#[tokio::main]` spelled out, on the
+/// current-thread runtime (`workers` 1) or the multi-thread one. The accept
+/// loop runs in `block_on`, each connection in a task of its own; a
+/// semaphore of `max_buffered / READ_SIZE` connections bounds the memory,
+/// as the module docs say.
+fn tokio_echo(listener: TcpListener, workers: usize, max_buffered: usize) -> io::Result<()> {
+    let runtime = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_io()
+            .build()?
+    };
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let connections = Arc::new(tokio::sync::Semaphore::new(
+            (max_buffered / READ_SIZE).max(1),
+        ));
+        loop {
+            let permit = Arc::clone(&connections)
+                .acquire_owned()
+                .await
+                .map_err(io::Error::other)?;
+            // As our server, an `accept` error is not fatal (the bench
+            // never runs out of descriptors).
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                // An error ends the connection, as in ours.
+                let _ = tokio_connection(stream).await;
+                drop(permit);
+            });
+        }
+    })
+}
+
+/// One connection: read into the task's buffer, write all of it back, until
+/// the client shuts down its side; then shut down ours.
+async fn tokio_connection(mut stream: tokio::net::TcpStream) -> io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    stream.set_nodelay(true)?;
+    let mut buf = vec![0; READ_SIZE];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return stream.shutdown().await;
+        }
+        stream.write_all(&buf[..n]).await?;
     }
 }

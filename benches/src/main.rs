@@ -2,7 +2,8 @@
 //! mio, polling and CPython, on five workloads (pingpong, chain, idle,
 //! many_ready, churn); then the echo workload, our echo server
 //! (`selectors-echo-server`) against the same server on raw epoll and on
-//! mio.
+//! mio and against the echo server a tokio user writes (current-thread
+//! runtime), then with two threads against tokio's multi-thread runtime.
 //!
 //! Each (workload, n) gets its own descriptors; then, for several rounds,
 //! every implementation takes one sample in turn (the order rotates each

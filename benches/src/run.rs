@@ -17,6 +17,7 @@ static ALLOCATOR: crate::alloc::Counting = crate::alloc::Counting;
 
 type SampleFn = fn(Workload, &Fixture, &Plan) -> io::Result<Option<f64>>;
 type AllocFn = fn(&Fixture) -> io::Result<f64>;
+type CheckFn = fn(&Fixture) -> io::Result<()>;
 
 /// An implementation: its name in the table and the JSON, and how to run it.
 #[derive(Clone, Copy, Debug)]
@@ -28,7 +29,7 @@ pub struct Impl {
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
-    Native(SampleFn, AllocFn),
+    Native(SampleFn, AllocFn, CheckFn),
     Cpython,
 }
 
@@ -39,6 +40,7 @@ macro_rules! native {
             kind: Kind::Native(
                 workloads::sample::<$driver>,
                 workloads::allocations_per_select::<$driver>,
+                workloads::check_refusals::<$driver>,
             ),
         }
     };
@@ -144,7 +146,9 @@ compare [--quick] [--json FILE] [--plot FILE.svg] [--only WORKLOAD,...] [--impls
                builds it and passes this; by hand: `cargo build --release -p
                selectors-echo-server`, then ../target/release/echo_server): the
                echo workload runs it against the same server on raw epoll and
-               on mio; without it, echo is skipped
+               on mio and against tokio's echo server (then, with --threads
+               2, against tokio's multi-thread runtime); without it, echo is
+               skipped
 ";
 
 fn parse_args() -> Result<Options, String> {
@@ -279,7 +283,7 @@ fn profile(imp: &str, workload: &str, n: usize, ops: u64) -> io::Result<()> {
         .into_iter()
         .find(|w| w.name() == workload)
         .ok_or_else(|| io::Error::other(format!("no workload `{workload}`")))?;
-    let Some(Kind::Native(sample, _)) = implementations()
+    let Some(Kind::Native(sample, _, _)) = implementations()
         .into_iter()
         .find(|i| i.name == imp)
         .map(|i| i.kind)
@@ -321,6 +325,9 @@ fn run(options: &Options) -> io::Result<()> {
     let mut impls = implementations();
     if let Some(wanted) = &options.impls {
         impls.retain(|imp| wanted.iter().any(|w| w == imp.name));
+    }
+    if options.smoke {
+        check_refusals(&impls)?;
     }
 
     let mut cpython = match Cpython::start() {
@@ -415,6 +422,20 @@ fn run(options: &Options) -> io::Result<()> {
     Ok(())
 }
 
+/// The smoke run's check that every Rust implementation, the raw baselines
+/// included, refuses what would corrupt its bookkeeping
+/// ([`workloads::check_refusals`]).
+fn check_refusals(impls: &[Impl]) -> io::Result<()> {
+    let fx = Fixture::new(0, 2)?;
+    for imp in impls {
+        if let Kind::Native(_, _, check) = imp.kind {
+            check(&fx).map_err(|err| io::Error::other(format!("{}: {err}", imp.name)))?;
+        }
+    }
+    println!("every implementation refuses a double registration and a stranger");
+    Ok(())
+}
+
 /// All rounds of one (workload, n), implementations interleaved.
 fn measure_cell(
     workload: Workload,
@@ -438,7 +459,7 @@ fn measure_cell(
         for &i in &order {
             let imp = impls[i];
             let value = match imp.kind {
-                Kind::Native(sample, _) => sample(workload, &fx, plan)?,
+                Kind::Native(sample, _, _) => sample(workload, &fx, plan)?,
                 Kind::Cpython => match cpython.as_deref_mut() {
                     Some(py) if cpython_runs(workload) => py.sample(workload, n, plan)?,
                     _ => None,
@@ -467,7 +488,7 @@ fn measure_extras(impls: &[Impl], cpython: Option<&mut Cpython>) -> io::Result<E
     let fx = Workload::Pingpong.fixture(1)?;
     let mut allocations = Vec::new();
     for imp in impls {
-        if let Kind::Native(_, allocs) = imp.kind {
+        if let Kind::Native(_, allocs, _) = imp.kind {
             allocations.push((imp.name, allocs(&fx)?));
         }
     }
@@ -491,6 +512,10 @@ fn measure_extras(impls: &[Impl], cpython: Option<&mut Cpython>) -> io::Result<E
 /// The `echo` workload, when asked for (every full run, or `--only echo`)
 /// and given the echo server's binary.
 fn run_echo(options: &Options) -> io::Result<()> {
+    if options.smoke && options.echo_bin.is_none() {
+        // `cargo test` builds no echo server binary; the peers are here.
+        return echo::smoke();
+    }
     let wanted = match &options.only {
         Some(only) => only.iter().any(|w| w == "echo"),
         None => !options.smoke,

@@ -263,6 +263,32 @@ fn churn<D: Driver>(fx: &Fixture, plan: &Plan) -> io::Result<f64> {
     })
 }
 
+/// Checks that `D` refuses what would corrupt its bookkeeping: a second
+/// registration of a descriptor, and the `modify` or `unregister` of one
+/// that is not registered (the smoke run calls this for every driver, so
+/// the raw baselines are held to the checks the libraries make).
+pub fn check_refusals<D: Driver>(fx: &Fixture) -> io::Result<()> {
+    let mut d = D::open()?;
+    let (fd, other) = (fx.watched[0], fx.watched[1]);
+    d.register(fd, EVENT_READ, 0)?;
+    let refused = [
+        ("a second register", d.register(fd, EVENT_READ, 1).is_err()),
+        (
+            "modify of a stranger",
+            d.modify(other, EVENT_READ, 1).is_err(),
+        ),
+        ("unregister of a stranger", d.unregister(other).is_err()),
+    ];
+    d.unregister(fd)?;
+    let twice = d.unregister(fd).is_err();
+    for (what, refused) in refused.into_iter().chain([("a second unregister", twice)]) {
+        if !refused {
+            return Err(io::Error::other(format!("{what} was accepted")));
+        }
+    }
+    Ok(())
+}
+
 /// Allocations per `select` in steady state: a pingpong, warmed up, then
 /// 1000 round trips counted by the global allocator.
 pub fn allocations_per_select<D: Driver>(fx: &Fixture) -> io::Result<f64> {
