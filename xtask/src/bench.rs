@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: the side-by-side benchmark.
 //!
 //! Builds `benches/` (the unpublished `selectors-bench` package) in release
-//! (the `bench` profile) and runs it; the peers (mio, polling) are
+//! (the `bench` profile) and runs it; the peers (mio, polling, tokio) are
 //! dependencies of that package only, and the CPython side is a stdlib-only
 //! script it drives.
 
@@ -17,10 +17,11 @@ implementation (default, epoll, dyn, poll, select, raw-epoll, raw-poll,
 raw-select, mio, polling, cpython), interleaved over several rounds, and
 prints medians, ratios and the performance goals. Then the echo workload:
 the echo server (`selectors-echo-server`, built here in release) as a child
-process against the same server on raw epoll and on mio, for 1, 64 and 1000
-clients (`-- --only echo` runs it alone).
+process against the same server on raw epoll and on mio and against the
+echo server a tokio user writes, for 1, 64 and 1000 clients, on one thread,
+then on two (`-- --only echo` runs it alone).
 
-  --quick          under two minutes on 2 cores (fewer rounds and sizes)
+  --quick          about two and a half minutes on 2 cores (fewer rounds and sizes)
   --json FILE      the medians as [{\"workload\", \"n\", \"impl\", \"ns_per_op\"}, ...]
   --plot FILE.svg  cost against n for the idle (scaling) workload
   -- ARGS          passed to the bench binary as is (`-- --help` lists them)
