@@ -6,7 +6,7 @@
 //!
 //! It listens on `ADDR` (default `127.0.0.1:1234`; port 0 picks a free port,
 //! and the address bound is printed) and serves any number of clients at
-//! once, each thread with its own [`DefaultSelector`](selectors::DefaultSelector).
+//! once, each thread with its own [`DefaultSelector`].
 //! Try it with `nc 127.0.0.1 1234`; `--help` lists the options.
 //!
 //! - [`server`]: one server, one thread, one selector. What it guarantees
@@ -17,14 +17,17 @@
 //!   spreads new connections among them: this is how a program built on a
 //!   selector uses more than one core. (Where the OS cannot spread them,
 //!   Windows among them, the server runs one thread.)
-//! - This file: the command line, Ctrl-C and `SIGTERM` (the handler calls
-//!   [`Waker::wake`], which is async-signal-safe; every thread's loop sees
-//!   its selector woken, closes its connections and returns), and the
-//!   report. Printing never fails the server: a closed stdout is ignored.
-//!   On Windows, a console control handler (Ctrl-C, Ctrl-Break) calls `wake`
-//!   the same way. With `--stop-on-stdin-eof`, the end of standard input
-//!   does too: the way to stop it gracefully for a parent process that
-//!   cannot send Ctrl-C or a signal (the tests on Windows stop it so).
+//! - This file: the command line, the stop, and the report. Printing never
+//!   fails the server: a closed stdout is ignored.
+//!
+//! The server threads serve; the main thread waits for the stop on a
+//! selector of its own, which nothing but its waker wakes: Ctrl-C and
+//! `SIGTERM`, routed to it by `selectors::Signals` (on Windows, a console
+//! control handler for Ctrl-C and Ctrl-Break), the end of standard input
+//! with `--stop-on-stdin-eof` (the way to stop it gracefully for a parent
+//! process that cannot send Ctrl-C or a signal; the tests on Windows stop it
+//! so), or a server thread failing. It then wakes every server thread's
+//! selector: each loop closes its connections and returns.
 //!
 //! In steady state a thread's loop allocates nothing: the ready list and the
 //! read buffer are reused, and a connection only has a buffer while its
@@ -39,10 +42,9 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
-use std::sync::OnceLock;
 use std::thread;
 
-use selectors::Waker;
+use selectors::{DefaultSelector, RawFd, Selector, Waker};
 use server::{EchoServer, Stats};
 
 /// The address to listen on when none is given.
@@ -243,9 +245,10 @@ fn serve(options: &Options) -> Result<(), String> {
         .map(EchoServer::waker)
         .collect::<io::Result<Vec<_>>>()
         .map_err(|err| format!("cannot set up a waker: {err}"))?;
-    stop_on_signals(wakers).map_err(|err| format!("cannot handle signals: {err}"))?;
+    let mut stop = Stop::new().map_err(|err| format!("cannot handle signals: {err}"))?;
     if stop_on_stdin_eof {
-        stop_at_stdin_eof().map_err(|err| format!("cannot watch standard input: {err}"))?;
+        stop_at_stdin_eof(stop.waker.clone())
+            .map_err(|err| format!("cannot watch standard input: {err}"))?;
     }
 
     let backend = servers[0].backend();
@@ -258,34 +261,37 @@ fn serve(options: &Options) -> Result<(), String> {
         "echo server listening on {local_addr} (backend: {backend}{threads_note})"
     ));
 
-    let results: Vec<io::Result<Stats>> = if threads == 1 {
-        servers.into_iter().map(EchoServer::run).collect()
-    } else {
-        thread::scope(|scope| {
-            let handles: Vec<_> = servers
-                .into_iter()
-                .map(|server| {
-                    scope.spawn(|| {
-                        let result = server.run();
-                        // One thread failing stops them all.
-                        if result.is_err() {
-                            stop_all();
-                        }
-                        result
-                    })
+    let (results, waited) = thread::scope(|scope| {
+        let handles: Vec<_> = servers
+            .into_iter()
+            .map(|server| {
+                let stop = stop.waker.clone();
+                scope.spawn(move || {
+                    let result = server.run();
+                    // One thread failing stops them all.
+                    if result.is_err() {
+                        let _ = stop.wake();
+                    }
+                    result
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|_| Err(io::Error::other("the thread panicked")))
-                })
-                .collect()
-        })
-    };
-    report(&results)
+            })
+            .collect();
+        let waited = stop.wait();
+        for waker in &wakers {
+            let _ = waker.wake();
+        }
+        let results: Vec<io::Result<Stats>> = handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("the thread panicked")))
+            })
+            .collect();
+        (results, waited)
+    });
+    report(&results)?;
+    waited.map_err(|err| format!("cannot wait for the stop: {err}"))
 }
 
 /// Prints the summary: clients served (per thread, with several), those
@@ -343,130 +349,122 @@ fn report(results: &[io::Result<Stats>]) -> Result<(), String> {
     }
 }
 
-/// The wakers of every thread's selector, for the signal handler.
-static STOP: OnceLock<Vec<Waker>> = OnceLock::new();
+/// The main thread's own selector, which waits for the stop: nothing is
+/// registered, only its [`waker`](Stop::waker) wakes it.
+struct Stop {
+    selector: DefaultSelector<RawFd, ()>,
+    /// Wakes [`wait`](Stop::wait).
+    waker: Waker,
+    /// Ctrl-C and `SIGTERM`, routed to `waker` (and back to their default
+    /// actions when dropped).
+    #[cfg(unix)]
+    _signals: selectors::Signals,
+}
 
-/// Wakes every thread's selector, so that every server stops.
-fn stop_all() {
-    // Async-signal-safe: `OnceLock::get` is an atomic load, iterating a
-    // slice reads memory, `wake` is an atomic load and one `write(2)` (one
-    // `send` on Windows, whose console handler runs on a thread of its own).
-    for waker in STOP.get().into_iter().flatten() {
-        let _ = waker.wake();
+impl Stop {
+    /// The selector, with Ctrl-C and `SIGTERM` (on Windows, Ctrl-C and
+    /// Ctrl-Break) routed to its waker.
+    ///
+    /// # Errors
+    ///
+    /// If the selector or its waker cannot be created, or the signals (the
+    /// console handler) cannot be routed.
+    fn new() -> io::Result<Stop> {
+        let mut selector = DefaultSelector::new()?;
+        let waker = selector.waker()?;
+        #[cfg(unix)]
+        let signals = {
+            use selectors::{Signal, Signals};
+            Signals::new(waker.clone(), &[Signal::INT, Signal::TERM])?
+        };
+        #[cfg(windows)]
+        console::wake_on_ctrl_c(waker.clone())?;
+        Ok(Stop {
+            selector,
+            waker,
+            #[cfg(unix)]
+            _signals: signals,
+        })
+    }
+
+    /// Blocks until the waker is woken.
+    ///
+    /// # Errors
+    ///
+    /// If `select` fails.
+    fn wait(&mut self) -> io::Result<()> {
+        while !self.selector.select(None)?.was_woken() {}
+        Ok(())
     }
 }
 
-/// Keeps `wakers` for [`stop_all`].
-///
-/// # Errors
-///
-/// If they were set already.
-fn set_stop_wakers(wakers: Vec<Waker>) -> io::Result<()> {
-    STOP.set(wakers).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "signal handlers installed twice",
-        )
-    })
-}
-
-#[cfg(unix)]
-extern "C" fn on_stop_signal(_signal: libc::c_int) {
-    stop_all();
-}
-
-/// Makes `SIGINT` (Ctrl-C) and `SIGTERM` wake every waker of `wakers`.
-///
-/// # Errors
-///
-/// If a handler was installed already, or `sigaction` fails.
-#[cfg(unix)]
-fn stop_on_signals(wakers: Vec<Waker>) -> io::Result<()> {
-    set_stop_wakers(wakers)?;
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `sigaction` is plain old data, so all-zero is a valid
-        // value; the handler is an `extern "C" fn(c_int)` doing only
-        // async-signal-safe work; both calls' results are checked.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction =
-                on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            if libc::sigemptyset(&mut action.sa_mask) != 0
-                || libc::sigaction(signal, &action, std::ptr::null_mut()) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The console control functions of kernel32, declared by hand (the
-/// workspace has no Windows bindings), as `wincon.h` and `consoleapi.h`
-/// define them.
+/// The console control handler, through windows-sys.
 #[cfg(windows)]
 mod console {
-    /// Ctrl-C.
-    pub const CTRL_C_EVENT: u32 = 0;
-    /// Ctrl-Break (delivered even to a process started with
-    /// `CREATE_NEW_PROCESS_GROUP`, which ignores Ctrl-C).
-    pub const CTRL_BREAK_EVENT: u32 = 1;
+    use std::io;
+    use std::sync::OnceLock;
 
-    /// `PHANDLER_ROUTINE`: returns `TRUE` if it handled the event.
-    pub type HandlerRoutine = extern "system" fn(ctrl_type: u32) -> i32;
+    use selectors::Waker;
+    use windows_sys::core::BOOL;
+    use windows_sys::Win32::Foundation::{FALSE, TRUE};
+    use windows_sys::Win32::System::Console::{
+        SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_C_EVENT,
+    };
 
-    #[link(name = "kernel32")]
-    extern "system" {
-        /// Adds (`add` nonzero) a handler; returns zero on failure, with
-        /// the error for `GetLastError`.
-        pub fn SetConsoleCtrlHandler(handler: Option<HandlerRoutine>, add: i32) -> i32;
-    }
-}
+    /// What the handler wakes.
+    static STOP: OnceLock<Waker> = OnceLock::new();
 
-/// Windows calls it on a thread of its own when the console sends a control
-/// event: Ctrl-C and Ctrl-Break stop the server (the event is handled: the
-/// process is not ended); any other (the console closed, log-off, shut-down)
-/// is left to the default handler, which ends the process.
-#[cfg(windows)]
-extern "system" fn on_console_event(ctrl_type: u32) -> i32 {
-    match ctrl_type {
-        console::CTRL_C_EVENT | console::CTRL_BREAK_EVENT => {
-            stop_all();
-            1
+    /// Windows calls it on a thread of its own when the console sends a
+    /// control event: Ctrl-C and Ctrl-Break (delivered even to a process
+    /// started with `CREATE_NEW_PROCESS_GROUP`, which ignores Ctrl-C) wake
+    /// [`STOP`] (the event is handled: the process is not ended); any other
+    /// (the console closed, log-off, shut-down) is left to the default
+    /// handler, which ends the process.
+    extern "system" fn on_console_event(ctrl_type: u32) -> BOOL {
+        match ctrl_type {
+            CTRL_C_EVENT | CTRL_BREAK_EVENT => {
+                if let Some(waker) = STOP.get() {
+                    let _ = waker.wake();
+                }
+                TRUE
+            }
+            _ => FALSE,
         }
-        _ => 0,
     }
-}
 
-/// Makes Ctrl-C and Ctrl-Break wake every waker of `wakers`.
-///
-/// # Errors
-///
-/// If a handler was installed already, or `SetConsoleCtrlHandler` fails.
-#[cfg(windows)]
-fn stop_on_signals(wakers: Vec<Waker>) -> io::Result<()> {
-    set_stop_wakers(wakers)?;
-    // SAFETY: the handler is a plain `extern "system" fn(u32) -> i32`, as
-    // the routine type requires, and lives as long as the program; the
-    // result is checked.
-    if unsafe { console::SetConsoleCtrlHandler(Some(on_console_event), 1) } == 0 {
-        return Err(io::Error::last_os_error());
+    /// Makes Ctrl-C and Ctrl-Break wake `waker`.
+    ///
+    /// # Errors
+    ///
+    /// If a handler was installed already, or `SetConsoleCtrlHandler` fails.
+    pub fn wake_on_ctrl_c(waker: Waker) -> io::Result<()> {
+        STOP.set(waker).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "console handler installed twice",
+            )
+        })?;
+        // SAFETY: the handler is an `extern "system" fn(u32) -> BOOL`, as the
+        // routine type requires, and lives as long as the program; the
+        // result is checked.
+        if unsafe { SetConsoleCtrlHandler(Some(on_console_event), TRUE) } == FALSE {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// With `--stop-on-stdin-eof`: a thread reads standard input (what it reads
-/// is ignored) and, once it ends or fails, wakes every selector as Ctrl-C
-/// does. A parent process stops the server gracefully by closing the pipe.
+/// is ignored) and, once it ends or fails, wakes `stop` as Ctrl-C does. A
+/// parent process stops the server gracefully by closing the pipe.
 ///
 /// # Errors
 ///
 /// If the thread cannot be started.
-fn stop_at_stdin_eof() -> io::Result<()> {
+fn stop_at_stdin_eof(stop: Waker) -> io::Result<()> {
     thread::Builder::new()
         .name("stdin".into())
-        .spawn(|| {
+        .spawn(move || {
             let mut stdin = io::stdin().lock();
             let mut buf = [0; 512];
             loop {
@@ -477,7 +475,7 @@ fn stop_at_stdin_eof() -> io::Result<()> {
                     Err(_) => break,
                 }
             }
-            stop_all();
+            let _ = stop.wake();
         })
         .map(drop)
 }

@@ -557,20 +557,13 @@ mod codes {
 }
 
 /// The error codes `accept` reports: Winsock's on Windows (`WSAGetLastError`,
-/// what `raw_os_error` holds; the values of `winerror.h`).
+/// what `raw_os_error` holds).
 #[cfg(windows)]
 mod codes {
-    const WSAEINTR: i32 = 10004;
-    const WSAEMFILE: i32 = 10024;
-    const WSAENETDOWN: i32 = 10050;
-    const WSAENETUNREACH: i32 = 10051;
-    const WSAENETRESET: i32 = 10052;
-    const WSAECONNABORTED: i32 = 10053;
-    const WSAECONNRESET: i32 = 10054;
-    const WSAENOBUFS: i32 = 10055;
-    const WSAETIMEDOUT: i32 = 10060;
-    const WSAEHOSTDOWN: i32 = 10064;
-    const WSAEHOSTUNREACH: i32 = 10065;
+    use windows_sys::Win32::Networking::WinSock::{
+        WSAECONNABORTED, WSAECONNRESET, WSAEHOSTDOWN, WSAEHOSTUNREACH, WSAEINTR, WSAEMFILE,
+        WSAENETDOWN, WSAENETRESET, WSAENETUNREACH, WSAENOBUFS, WSAETIMEDOUT,
+    };
 
     /// Errors about the one pending connection `accept` was taking (the
     /// client gave up or its network failed before it was accepted): the

@@ -38,7 +38,8 @@
 //! which generates `epoll::test_register`, `epoll::test_modify`, …, one
 //! `#[test]` each; the trailing names (`test_fileno`,
 //! `test_close_inside_a_handler_quiets_the_kernel_object`), which need
-//! `AsRawFd`, are for the backends with a kernel descriptor of their own.
+//! `AsFd` (and `AsRawFd`), are for the backends with a kernel descriptor of
+//! their own.
 //!
 //! # Layout
 //!

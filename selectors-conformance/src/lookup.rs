@@ -75,13 +75,17 @@ pub fn test_get_map<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S>, quirks
 /// Backends with a kernel object expose it (Python's `fileno()`), open and
 /// close-on-exec, for as long as the selector lives.
 #[cfg(unix)]
-pub fn test_fileno<S: Selector<RawFd, ()> + AsRawFd>(new: impl Fn() -> Result<S>, quirks: Quirks) {
+pub fn test_fileno<S: Selector<RawFd, ()> + AsRawFd + std::os::fd::AsFd>(
+    new: impl Fn() -> Result<S>,
+    quirks: Quirks,
+) {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+
     let mut sel = open(&new, quirks);
     let fd = sel.as_raw_fd();
     assert!(fd >= 0 && is_open(fd));
-    // SAFETY: F_GETFD only reads the descriptor's flags.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC, "close-on-exec");
+    let flags = FdFlag::from_bits_truncate(fcntl(sel.as_fd(), FcntlArg::F_GETFD).unwrap());
+    assert!(flags.contains(FdFlag::FD_CLOEXEC), "close-on-exec");
     sel.close().unwrap();
     assert_eq!(sel.as_raw_fd(), fd, "valid until dropped");
 }

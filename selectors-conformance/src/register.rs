@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use selectors_core::{Error, Events, FileObject, RawFd, Result, Selector, EVENT_READ, EVENT_WRITE};
 
+#[cfg(unix)]
+use crate::helpers::OwnedDescriptor;
 use crate::helpers::{
     assert_err, is_open, open, ready_fds, socketpair, AsRawFd, Stream, BAD_FD, CLOSED_ERRNO,
     RACE_ATTEMPTS,
@@ -225,11 +227,9 @@ pub fn test_unregister_after_fd_close_and_reuse<S: Selector<RawFd, ()>>(
     let (c, d) = socketpair();
     // Reuse the numbers for other sockets, atomically (dup2 closes the old
     // file), so no concurrent test can take them in between.
-    for (from, to) in [(c.as_raw_fd(), rfd), (d.as_raw_fd(), wfd)] {
-        // SAFETY: both are open descriptors this test owns; dup2 replaces
-        // `to`, which the socket `a`/`b` owns and which we forget below.
-        selectors_core::backend::cvt(unsafe { libc::dup2(from, to) }).unwrap();
-    }
+    let (mut a, mut b) = (OwnedDescriptor::from(a), OwnedDescriptor::from(b));
+    nix::unistd::dup2(&c, &mut a).unwrap();
+    nix::unistd::dup2(&d, &mut b).unwrap();
     sel.unregister(rfd).unwrap();
     sel.unregister(wfd).unwrap();
     assert!(sel.get_map().is_empty());

@@ -87,13 +87,13 @@ pub fn test_dispatch_skips_registrations_of_the_round<S: Selector<Stream, &'stat
                     .find(|&fd| fd != key.fd())
                     .expect("another key");
                 let (stream, _) = sel.unregister(other)?.into_parts();
-                // SAFETY: dup2 replaces the file at `other`, which `stream`
-                // owns (closing the old file), by `c`'s: `stream` then owns
-                // a descriptor of that file.
-                let reused =
-                    selectors_core::backend::cvt(unsafe { libc::dup2(c.as_raw_fd(), other) })?;
-                assert_eq!(reused, stream.as_raw_fd());
-                sel.register(stream, EVENT_READ, "c")?;
+                // dup2 replaces the file at `other`, which `stream` owns
+                // (closing the old file), by `c`'s: `stream` then owns a
+                // descriptor of that file, under the same number.
+                let mut owned = crate::helpers::OwnedDescriptor::from(stream);
+                nix::unistd::dup2(&c, &mut owned)?;
+                assert_eq!(owned.as_raw_fd(), other);
+                sel.register(Stream::from(owned), EVENT_READ, "c")?;
             }
             Ok(())
         })
@@ -145,34 +145,29 @@ pub fn test_close_inside_a_handler_quiets_the_kernel_object<S>(
     new: impl Fn() -> Result<S>,
     quirks: Quirks,
 ) where
-    S: Selector<RawFd, ()> + AsRawFd,
+    S: Selector<RawFd, ()> + std::os::fd::AsFd,
 {
     let mut sel = open(&new, quirks);
     let (a, a_peer) = socketpair();
     (&a_peer).write_all(b"x").unwrap();
     sel.register(a.as_raw_fd(), EVENT_READ, ()).unwrap();
     let waker = sel.waker().unwrap();
-    assert!(readable(sel.as_raw_fd()), "a ready key makes it readable");
+    assert!(readable(&sel), "a ready key makes it readable");
     sel.dispatch(Some(Duration::from_secs(5)), |sel, _, _| Ok(sel.close()?))
         .unwrap();
-    assert!(!readable(sel.as_raw_fd()), "still readable after close");
+    assert!(!readable(&sel), "still readable after close");
     assert!(matches!(waker.wake(), Err(Error::Closed)));
-    assert!(!readable(sel.as_raw_fd()), "readable after a late wake");
+    assert!(!readable(&sel), "readable after a late wake");
     drop(a_peer);
 }
 
 /// `true` if `fd` polls readable at once.
 #[cfg(unix)]
-fn readable(fd: RawFd) -> bool {
-    let mut pollfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid `pollfd`, zero timeout.
-    let n = unsafe { libc::poll(&mut pollfd, 1, 0) };
-    assert!(n >= 0, "poll: {}", std::io::Error::last_os_error());
-    n == 1
+fn readable(fd: &impl std::os::fd::AsFd) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+    let mut pollfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut pollfd, PollTimeout::ZERO).expect("poll") == 1
 }
 
 /// Registrations whose descriptors were closed without unregistering them,

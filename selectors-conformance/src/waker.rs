@@ -136,6 +136,9 @@ pub fn test_waker_from_signal_handler<S: Selector<RawFd, ()>>(
     use std::sync::atomic::{AtomicPtr, Ordering};
     use std::sync::Once;
 
+    use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    use nix::unistd::getpid;
+
     /// The waker the handler calls; tests using it are serialised.
     static TARGET: AtomicPtr<selectors_core::Waker> = AtomicPtr::new(std::ptr::null_mut());
     static SERIAL: Mutex<()> = Mutex::new(());
@@ -152,18 +155,13 @@ pub fn test_waker_from_signal_handler<S: Selector<RawFd, ()>>(
 
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     INSTALL.call_once(|| {
-        // SAFETY: `sigaction` is plain old data (zeroed is valid); the
-        // handler only does async-signal-safe work; results are checked.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_sigusr1 as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            assert_eq!(libc::sigemptyset(&mut action.sa_mask), 0);
-            assert_eq!(
-                libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
-                0
-            );
-        }
+        let action = SigAction::new(
+            SigHandler::Handler(on_sigusr1),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only does async-signal-safe work.
+        unsafe { sigaction(Signal::SIGUSR1, &action) }.expect("sigaction");
     });
     let mut sel = open(&new, quirks);
     let (rd, _wr) = socketpair();
@@ -178,8 +176,8 @@ pub fn test_waker_from_signal_handler<S: Selector<RawFd, ()>>(
     std::thread::scope(|scope| {
         scope.spawn(|| {
             std::thread::sleep(Duration::from_millis(100));
-            // SAFETY: sends a signal to this process, like Ctrl-C would.
-            assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) }, 0);
+            // To this process, as Ctrl-C would.
+            kill(getpid(), Signal::SIGUSR1).expect("kill");
         });
         let mut rounds = 0;
         // The loop a program runs until a signal asks it to stop.

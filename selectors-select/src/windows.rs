@@ -5,7 +5,7 @@
 //! type's 64 entries (`FD_SETSIZE`) are only its default size. So each set
 //! handed to the kernel is a buffer of one header word (the count, in its
 //! first four bytes, then padding) and one word per socket, with the layout
-//! of [`FdSet`] but any length.
+//! of [`FD_SET`] (`winsock2.h`'s, as windows-sys declares it) but any length.
 
 use std::collections::HashMap;
 use std::io;
@@ -13,55 +13,27 @@ use std::time::Duration;
 
 use selectors_core::backend::{last_socket_error, to_micros, Poller, ReadyList, WakeSlot};
 use selectors_core::{Events, RawFd};
+use windows_sys::Win32::Networking::WinSock::{select, FD_SET, SOCKET, SOCKET_ERROR, TIMEVAL};
 
 /// Winsock's `SOCKET` (`UINT_PTR`).
-type Socket = usize;
+type Socket = SOCKET;
 
-/// Winsock's `fd_set` as `winsock2.h` declares it (with its default
-/// `FD_SETSIZE` of 64). Used only to pin the layout our buffers follow: the
-/// count at offset 0, the sockets from the second word on.
-#[repr(C)]
-struct FdSet {
-    fd_count: u32,
-    fd_array: [Socket; 64],
-}
-
-/// Winsock's `timeval`: `long` seconds and microseconds (`long` is 32 bits
-/// on Windows).
-#[repr(C)]
-struct Timeval {
-    tv_sec: i32,
-    tv_usec: i32,
-}
-
-static_assertions::const_assert_eq!(std::mem::offset_of!(FdSet, fd_count), 0);
+// The layout our buffers follow, pinned against `winsock2.h`'s `fd_set`
+// (with its default `FD_SETSIZE` of 64): the count at offset 0, the sockets
+// from the second word on, no alignment above a word's.
+static_assertions::const_assert_eq!(std::mem::offset_of!(FD_SET, fd_count), 0);
 static_assertions::const_assert_eq!(
-    std::mem::offset_of!(FdSet, fd_array),
+    std::mem::offset_of!(FD_SET, fd_array),
     std::mem::size_of::<Socket>()
 );
 static_assertions::const_assert_eq!(
-    std::mem::size_of::<FdSet>(),
+    std::mem::size_of::<FD_SET>(),
     65 * std::mem::size_of::<Socket>()
 );
-static_assertions::const_assert!(std::mem::align_of::<FdSet>() <= std::mem::align_of::<Socket>());
-static_assertions::const_assert_eq!(std::mem::size_of::<Timeval>(), 8);
+static_assertions::const_assert!(std::mem::align_of::<FD_SET>() <= std::mem::align_of::<Socket>());
 static_assertions::const_assert_eq!(std::mem::size_of::<Socket>(), std::mem::size_of::<RawFd>());
 // The longest wait `to_micros` returns fits Winsock's 32-bit seconds.
 static_assertions::const_assert!(selectors_core::backend::MAX_WAIT_SECS <= i32::MAX as u64);
-
-/// `select`'s failure value.
-const SOCKET_ERROR: i32 = -1;
-
-#[link(name = "ws2_32")]
-extern "system" {
-    fn select(
-        nfds: i32,
-        readfds: *mut FdSet,
-        writefds: *mut FdSet,
-        exceptfds: *mut FdSet,
-        timeout: *const Timeval,
-    ) -> i32;
-}
 
 /// The sockets watched for one direction, in no particular order, with
 /// each one's position so that removal is O(1) (`swap_remove`).
@@ -102,8 +74,8 @@ impl SocketList {
 }
 
 /// A set as `select` takes it: a header word whose first four bytes hold
-/// the count, then the sockets. `select` rewrites it in place with the
-/// ready ones.
+/// the count, then the sockets: the layout of [`FD_SET`], with as many
+/// sockets as there are. `select` rewrites it in place with the ready ones.
 #[derive(Debug, Default)]
 struct SetBuffer {
     words: Vec<Socket>,
@@ -119,7 +91,7 @@ impl SetBuffer {
 
     /// Loads `sockets` and returns the set to hand to `select` (null for
     /// none, which Winsock takes as an empty set).
-    fn fill(&mut self, sockets: &[Socket]) -> *mut FdSet {
+    fn fill(&mut self, sockets: &[Socket]) -> *mut FD_SET {
         self.words.clear();
         if sockets.is_empty() {
             return std::ptr::null_mut();
@@ -134,7 +106,7 @@ impl SetBuffer {
         // for a `u32` and at least 4 bytes long; `fd_count` is its first four
         // bytes (asserted above).
         unsafe { header.cast::<u32>().write(count) };
-        header.cast::<FdSet>()
+        header.cast::<FD_SET>()
     }
 
     /// The ready sockets `select` left in the set.
@@ -240,7 +212,7 @@ impl Poller for Select {
         let read = self.read_out.fill(&self.read.sockets);
         let write = self.write_out.fill(&self.write.sockets);
         let except = self.except_out.fill(&self.write.sockets);
-        let tv = micros.map(|(secs, micros)| Timeval {
+        let tv = micros.map(|(secs, micros)| TIMEVAL {
             // Both fit: asserted above for the seconds, and below a million
             // for the microseconds.
             tv_sec: secs as i32,
@@ -248,10 +220,10 @@ impl Poller for Select {
         });
         let tv_ptr = tv
             .as_ref()
-            .map_or(std::ptr::null(), |tv| tv as *const Timeval);
+            .map_or(std::ptr::null(), |tv| tv as *const TIMEVAL);
         // SAFETY: each set is null or a header word with its count followed
         // by that many sockets, which is all Winsock reads and writes;
-        // `tv_ptr` is null or points to a live `Timeval`. `nfds` is ignored.
+        // `tv_ptr` is null or points to a live `TIMEVAL`. `nfds` is ignored.
         let n = unsafe { select(0, read, write, except, tv_ptr) };
         if n == SOCKET_ERROR {
             return Err(last_socket_error());

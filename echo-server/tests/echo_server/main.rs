@@ -16,17 +16,13 @@
 #[cfg(any(target_os = "linux", windows))]
 mod operator;
 
-use std::ffi::c_int;
 use std::io::{self, Read, Write};
-use std::mem;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
-use selectors::FileObject;
 use selectors_echo_server::buffer::MAX_PENDING;
 use selectors_echo_server::server::EchoServer;
 
@@ -37,7 +33,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const CHUNK: usize = 64 * 1024;
 
 /// What tests that shrink socket buffers ask for (Linux doubles it).
-const SMALL_BUFFER: c_int = 64 * 1024;
+const SMALL_BUFFER: usize = 64 * 1024;
 
 /// The server's budget in these tests: more than all their clients hold.
 const MAX_BUFFERED: usize = 1 << 30;
@@ -249,7 +245,7 @@ fn leave_rudely(addr: SocketAddr, seed: u64, exit: Exit) -> io::Result<()> {
             let mut first = [0];
             stream.read_exact(&mut first)?;
             if let Exit::Reset = exit {
-                set_socket_option(&stream, sockopt::SO_LINGER, sockopt::LINGER_ZERO);
+                sockopt::reset_on_close(&stream);
             }
         }
         Exit::Vanish => {}
@@ -393,86 +389,69 @@ fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 /// Shrinks the kernel's send and receive buffers of `socket` to
 /// [`SMALL_BUFFER`], so the server's own buffering shows. A listener passes
 /// them on to the connections it accepts.
-fn shrink_buffers(socket: &impl FileObject) {
-    set_socket_option(socket, sockopt::SO_SNDBUF, SMALL_BUFFER);
-    set_socket_option(socket, sockopt::SO_RCVBUF, SMALL_BUFFER);
+fn shrink_buffers(socket: &impl sockopt::AsSocket) {
+    sockopt::set_buffer_sizes(socket, SMALL_BUFFER);
 }
 
-/// Sets the `SOL_SOCKET` option `name` of `socket` to `value`.
-fn set_socket_option<T: Copy>(socket: &impl FileObject, name: c_int, value: T) {
-    let len = sockopt::Len::try_from(mem::size_of::<T>()).unwrap();
-    // SAFETY: the pointer and length describe `value`, which outlives the
-    // call; the kernel only reads them, and refuses a length wrong for `name`.
-    let ret = unsafe {
-        sockopt::setsockopt(
-            sockopt::socket(socket.fileno()),
-            sockopt::SOL_SOCKET,
-            name,
-            ptr::addr_of!(value).cast(),
-            len,
-        )
-    };
-    assert_eq!(ret, 0, "setsockopt({name}): {}", io::Error::last_os_error());
-}
-
-/// The socket options the tests set, with libc on Unix.
+/// The socket options the tests set, with nix on Unix.
 #[cfg(unix)]
 mod sockopt {
-    pub use libc::{setsockopt, socklen_t as Len, SOL_SOCKET, SO_LINGER, SO_RCVBUF, SO_SNDBUF};
+    pub use std::os::fd::AsFd as AsSocket;
+
+    use nix::sys::socket::{setsockopt, sockopt};
+
+    /// Sets `SO_SNDBUF` and `SO_RCVBUF` to `size`.
+    pub fn set_buffer_sizes(socket: &impl AsSocket, size: usize) {
+        setsockopt(socket, sockopt::SndBuf, &size).expect("SO_SNDBUF");
+        setsockopt(socket, sockopt::RcvBuf, &size).expect("SO_RCVBUF");
+    }
 
     /// `SO_LINGER` on, with a time of 0: closing resets the connection.
-    pub const LINGER_ZERO: libc::linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-
-    /// The descriptor as `setsockopt` takes it.
-    pub fn socket(fd: selectors::RawFd) -> libc::c_int {
-        fd
+    pub fn reset_on_close(socket: &impl AsSocket) {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        setsockopt(socket, sockopt::Linger, &linger).expect("SO_LINGER");
     }
 }
 
-/// The socket options the tests set, as Winsock declares them (`winsock2.h`),
-/// by hand: the workspace has no Windows bindings.
+/// The socket options the tests set, with Winsock's `setsockopt` through
+/// windows-sys.
 #[cfg(windows)]
 mod sockopt {
-    use std::ffi::{c_char, c_int};
+    use std::io;
+    use std::os::windows::io::AsRawSocket;
+    pub use std::os::windows::io::AsSocket;
 
-    pub type Len = c_int;
-    pub const SOL_SOCKET: c_int = 0xffff;
-    pub const SO_SNDBUF: c_int = 0x1001;
-    pub const SO_RCVBUF: c_int = 0x1002;
-    pub const SO_LINGER: c_int = 0x0080;
+    use windows_sys::Win32::Networking::WinSock::{
+        setsockopt, LINGER, SOCKET, SOL_SOCKET, SO_LINGER, SO_RCVBUF, SO_SNDBUF,
+    };
 
-    /// Winsock's `struct linger`: two `u_short`s.
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    pub struct Linger {
-        l_onoff: u16,
-        l_linger: u16,
+    /// Sets the `SOL_SOCKET` option `name` of `socket` to `value`.
+    fn set<T>(socket: &impl AsSocket, name: i32, value: &T) {
+        let len = i32::try_from(std::mem::size_of::<T>()).unwrap();
+        let socket = socket.as_socket().as_raw_socket() as SOCKET;
+        // SAFETY: the pointer and length describe `value`, which outlives
+        // the call; the kernel only reads them, and refuses a length wrong
+        // for `name`.
+        let ret = unsafe { setsockopt(socket, SOL_SOCKET, name, (value as *const T).cast(), len) };
+        assert_eq!(ret, 0, "setsockopt({name}): {}", io::Error::last_os_error());
+    }
+
+    /// Sets `SO_SNDBUF` and `SO_RCVBUF` to `size`.
+    pub fn set_buffer_sizes(socket: &impl AsSocket, size: usize) {
+        let size = i32::try_from(size).unwrap();
+        set(socket, SO_SNDBUF, &size);
+        set(socket, SO_RCVBUF, &size);
     }
 
     /// `SO_LINGER` on, with a time of 0: closing resets the connection.
-    pub const LINGER_ZERO: Linger = Linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-
-    /// The socket as `setsockopt` takes it: a `SOCKET` (`UINT_PTR`).
-    pub fn socket(fd: selectors::RawFd) -> usize {
-        usize::try_from(fd).expect("a socket handle fits a pointer")
-    }
-
-    #[link(name = "ws2_32")]
-    extern "system" {
-        /// Returns 0, or `SOCKET_ERROR` (-1) with the error for
-        /// `WSAGetLastError` (`GetLastError`, which `last_os_error` reads).
-        pub fn setsockopt(
-            s: usize,
-            level: c_int,
-            optname: c_int,
-            optval: *const c_char,
-            optlen: c_int,
-        ) -> c_int;
+    pub fn reset_on_close(socket: &impl AsSocket) {
+        let linger = LINGER {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        set(socket, SO_LINGER, &linger);
     }
 }

@@ -28,9 +28,12 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
+use nix::sys::signal::Signal;
+
 use super::{connect, TIMEOUT};
 #[cfg(target_os = "linux")]
-use super::{set_socket_option, MAX_PENDING};
+use super::{sockopt, MAX_PENDING};
 
 #[cfg(target_os = "linux")]
 const MIB: usize = 1 << 20;
@@ -43,7 +46,7 @@ const STOP_ON_STDIN_EOF: &str = "--stop-on-stdin-eof";
 enum Stop {
     /// Sends it this signal.
     #[cfg(unix)]
-    Signal(libc::c_int),
+    Signal(Signal),
     /// Closes its standard input (it runs with [`STOP_ON_STDIN_EOF`]).
     StdinEof,
 }
@@ -51,13 +54,13 @@ enum Stop {
 /// What an operator's Ctrl-C does: `SIGINT` on Unix; on Windows, closing its
 /// standard input stands for it (see the module docs).
 #[cfg(unix)]
-const CTRL_C: Stop = Stop::Signal(libc::SIGINT);
+const CTRL_C: Stop = Stop::Signal(Signal::SIGINT);
 #[cfg(windows)]
 const CTRL_C: Stop = Stop::StdinEof;
 
 /// What a service manager does: `SIGTERM`.
 #[cfg(target_os = "linux")]
-const GRACEFUL: Stop = Stop::Signal(libc::SIGTERM);
+const GRACEFUL: Stop = Stop::Signal(Signal::SIGTERM);
 
 /// Out of descriptors: the server keeps serving its clients, uses next to
 /// no CPU while clients wait in the backlog, serves them as soon as
@@ -160,7 +163,7 @@ fn a_closed_stdout_is_ignored() {
 #[cfg(unix)]
 #[test]
 fn sigint_and_sigterm_stop_it_and_close_every_connection() {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
         stops_and_closes_every_connection(&["127.0.0.1:0"], Stop::Signal(signal));
     }
 }
@@ -412,37 +415,25 @@ fn expect_echo(client: &mut TcpStream, i: usize) {
 /// not read back piles up in the server rather than in the kernel.
 #[cfg(target_os = "linux")]
 fn stalled_clients(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+
+    let SocketAddr::V4(v4) = addr else {
+        panic!("an IPv4 address");
+    };
     (0..n)
         .map(|_| {
-            // SAFETY: plain system call; the result is checked.
-            let fd =
-                unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-            assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
-            // SAFETY: a fresh socket, owned by nobody else.
-            let socket =
-                unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-            set_socket_option(&socket, libc::SO_RCVBUF, 16 * 1024);
-            set_socket_option(&socket, libc::SO_SNDBUF, 16 * 1024);
-            let SocketAddr::V4(v4) = addr else {
-                panic!("an IPv4 address");
-            };
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*v4.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: `sin` is a valid `sockaddr_in` that outlives the call.
-            let ret = unsafe {
-                libc::connect(
-                    fd,
-                    (&sin as *const libc::sockaddr_in).cast(),
-                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
-            };
-            assert_eq!(ret, 0, "connect: {}", io::Error::last_os_error());
+            let socket = socket(
+                AddressFamily::Inet,
+                SockType::Stream,
+                SockFlag::SOCK_CLOEXEC,
+                None,
+            )
+            .expect("socket");
+            sockopt::set_buffer_sizes(&socket, 16 * 1024);
+            // nix's `connect` takes a raw descriptor (it has no `AsFd` form).
+            connect(socket.as_raw_fd(), &SockaddrIn::from(v4)).expect("connect");
             let stream = TcpStream::from(socket);
             stream.set_nonblocking(true).unwrap();
             stream
@@ -609,18 +600,15 @@ impl Server {
     /// As [`start`](Server::start), with a limit of `fd_limit` descriptors.
     #[cfg(target_os = "linux")]
     fn start_limited(args: &[&str], fd_limit: u64) -> Server {
+        use nix::sys::resource::{setrlimit, Resource};
+
         let mut command = Server::command(args);
         // SAFETY: the hook runs in the child between fork and exec, and
-        // only calls `setrlimit`, which is async-signal-safe.
+        // only calls `setrlimit` (nix's wrapper allocates nothing), which is
+        // async-signal-safe.
         unsafe {
             command.pre_exec(move || {
-                let rlimit = libc::rlimit {
-                    rlim_cur: fd_limit,
-                    rlim_max: fd_limit,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
+                setrlimit(Resource::RLIMIT_NOFILE, fd_limit, fd_limit)?;
                 Ok(())
             });
         }
@@ -671,10 +659,10 @@ impl Server {
         match how {
             #[cfg(unix)]
             Stop::Signal(signal) => {
-                let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-                // SAFETY: plain system call; the child is ours and not yet
-                // reaped, so `pid` is still its.
-                assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+                // The child is ours and not yet reaped, so its pid is still
+                // its.
+                let pid = nix::unistd::Pid::from_raw(self.child.id().try_into().unwrap());
+                nix::sys::signal::kill(pid, signal).expect("kill");
             }
             Stop::StdinEof => drop(self.child.stdin.take()),
         }
@@ -742,8 +730,9 @@ impl Server {
             .split_whitespace()
             .collect();
         let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        // SAFETY: plain library call.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .expect("sysconf")
+            .expect("a clock tick");
         assert!(per_second > 0);
         Duration::from_secs_f64(ticks as f64 / per_second as f64)
     }

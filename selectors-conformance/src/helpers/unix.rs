@@ -1,5 +1,6 @@
 //! Unix: a Unix-domain socket pair, the standard raw-descriptor traits,
-//! libc's values, and a handler that counts signals.
+//! libc's values, and a handler that counts signals; the system calls
+//! through nix.
 
 pub use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 
@@ -38,36 +39,21 @@ pub(crate) const SELECT_FD_LIMIT: Option<RawFd> = if cfg!(any(
 
 /// A non-blocking TCP socket with a connect to `addr` under way.
 pub fn connect_nonblocking(addr: std::net::SocketAddrV4) -> std::io::Result<OwnedDescriptor> {
-    use std::os::fd::FromRawFd;
+    use nix::errno::Errno;
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
 
-    use selectors_core::backend::cvt;
-
-    // SAFETY: no pointer arguments; the result is checked.
-    let fd = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) })?;
-    // SAFETY: `fd` was just created and is owned by nothing else.
-    let socket = unsafe { OwnedDescriptor::from_raw_fd(fd) };
-    // SAFETY: plain flag updates on an open descriptor; results checked.
-    unsafe {
-        let flags = cvt(libc::fcntl(fd, libc::F_GETFL))?;
-        cvt(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
-    }
-    // SAFETY: `sockaddr_in` is plain old data; all-zero is valid.
-    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    sin.sin_family = libc::AF_INET as libc::sa_family_t;
-    sin.sin_port = addr.port().to_be();
-    sin.sin_addr.s_addr = u32::from(*addr.ip()).to_be();
-    // SAFETY: `sin` is a valid `sockaddr_in` of the length given.
-    let rc = unsafe {
-        libc::connect(
-            fd,
-            (&sin as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    match cvt(rc) {
-        Ok(_) => Ok(socket),
-        Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
-        Err(err) => Err(err),
+    let socket = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )?;
+    // Non-blocking through std: `SOCK_NONBLOCK` is not on every Unix.
+    let socket = std::net::TcpStream::from(socket);
+    socket.set_nonblocking(true)?;
+    match connect(socket.as_raw_fd(), &SockaddrIn::from(addr)) {
+        Ok(()) | Err(Errno::EINPROGRESS) => Ok(socket.into()),
+        Err(errno) => Err(errno.into()),
     }
 }
 
@@ -78,21 +64,35 @@ pub fn try_socketpair() -> std::io::Result<(Stream, Stream)> {
 
 /// The soft open-file limit and the number of descriptors open now.
 pub fn fd_budget() -> (usize, usize) {
-    // SAFETY: `rlimit` is plain old data; getrlimit writes it.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: valid resource and pointer.
-    selectors_core::backend::cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })
-        .unwrap();
+    let soft = soft_fd_limit();
     let open = std::fs::read_dir("/proc/self/fd")
         .or_else(|_| std::fs::read_dir("/dev/fd"))
         .map(|dir| dir.count())
         .unwrap_or(64);
     (
-        usize::try_from(limit.rlim_cur)
-            .unwrap_or(usize::MAX)
-            .min(1 << 20),
+        usize::try_from(soft).unwrap_or(usize::MAX).min(1 << 20),
         open,
     )
+}
+
+/// The soft `RLIMIT_NOFILE`.
+#[cfg(not(target_os = "solaris"))]
+fn soft_fd_limit() -> libc::rlim_t {
+    use nix::sys::resource::{getrlimit, Resource};
+
+    getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit").0
+}
+
+/// The soft `RLIMIT_NOFILE`, with libc: nix has no `sys::resource` on
+/// Solaris.
+#[cfg(target_os = "solaris")]
+fn soft_fd_limit() -> libc::rlim_t {
+    // SAFETY: `rlimit` is plain old data; all-zero is valid.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid resource and a pointer to a live `rlimit`.
+    selectors_core::backend::cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })
+        .expect("getrlimit");
+    limit.rlim_cur
 }
 
 /// Signal handling for the tests: a handler that counts, per thread, the
@@ -101,6 +101,9 @@ pub fn fd_budget() -> (usize, usize) {
 pub mod signals {
     use std::cell::Cell;
     use std::sync::Once;
+
+    use nix::sys::pthread::{pthread_kill, pthread_self, Pthread};
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
     thread_local! {
         // Already `const`: the lint misfires on targets without native
@@ -115,22 +118,25 @@ pub mod signals {
         RECEIVED.with(|r| r.set(r.get() + 1));
     }
 
+    /// `signal` as nix names it.
+    fn nix_signal(signal: libc::c_int) -> Signal {
+        Signal::try_from(signal).expect("a signal number")
+    }
+
     /// Installs the counting handler for `signal`, once per process, without
     /// `SA_RESTART` (so blocking calls are interrupted with `EINTR`).
     pub fn install(signal: libc::c_int) {
         static ONCE: Once = Once::new();
         assert_eq!(signal, libc::SIGURG, "one handled signal per process");
         ONCE.call_once(|| {
-            // SAFETY: `sigaction` is plain old data (zeroed is valid); the
-            // handler is an `extern "C" fn(c_int)` that only touches a
-            // thread-local `Cell`; every return value is checked.
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = count as extern "C" fn(libc::c_int) as libc::sighandler_t;
-                action.sa_flags = 0;
-                assert_eq!(libc::sigemptyset(&mut action.sa_mask), 0);
-                assert_eq!(libc::sigaction(signal, &action, std::ptr::null_mut()), 0);
-            }
+            let action = SigAction::new(
+                SigHandler::Handler(count),
+                SaFlags::empty(),
+                SigSet::empty(),
+            );
+            // SAFETY: the handler only touches a thread-local `Cell`, which
+            // is async-signal-safe.
+            unsafe { sigaction(nix_signal(signal), &action) }.expect("sigaction");
         });
     }
 
@@ -140,16 +146,13 @@ pub mod signals {
     }
 
     /// The calling thread, as a target for [`send`].
-    pub fn current_thread() -> libc::pthread_t {
-        // SAFETY: always safe to call.
-        unsafe { libc::pthread_self() }
+    pub fn current_thread() -> Pthread {
+        pthread_self()
     }
 
-    /// Sends `signal` to `thread` (which must still be running).
-    pub fn send(thread: libc::pthread_t, signal: libc::c_int) {
-        // SAFETY: the caller guarantees `thread` is alive (it joins the
-        // sender before returning).
-        let rc = unsafe { libc::pthread_kill(thread, signal) };
-        assert_eq!(rc, 0, "pthread_kill");
+    /// Sends `signal` to `thread`, which must still be running (the callers
+    /// join the sender before returning).
+    pub fn send(thread: Pthread, signal: libc::c_int) {
+        pthread_kill(thread, nix_signal(signal)).expect("pthread_kill");
     }
 }

@@ -1,11 +1,12 @@
 //! Windows: a TCP connection on the loopback for a socket pair (Windows
 //! has none), counterparts of the raw-descriptor traits over socket
-//! handles, Winsock's values.
+//! handles, Winsock's values (from windows-sys).
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::windows::io::{AsRawSocket, FromRawSocket, IntoRawSocket};
 
 use selectors_core::RawFd;
+use windows_sys::Win32::Networking::WinSock;
 
 /// The connected stream sockets the tests use: a TCP connection on the
 /// loopback (Windows has no socket pair).
@@ -21,13 +22,13 @@ pub const BAD_FD: RawFd = RawFd::MAX;
 pub const UNUSED_FD: RawFd = (i32::MAX - 2) as RawFd;
 
 /// What registering a closed descriptor fails with: `WSAENOTSOCK`.
-pub const CLOSED_ERRNO: i32 = 10038;
+pub const CLOSED_ERRNO: i32 = WinSock::WSAENOTSOCK;
 
 /// Never compared on Windows (no backend refuses files there).
 pub(crate) const EPERM: i32 = 1;
 
 /// Winsock's default `fd_set` capacity.
-pub const FD_SETSIZE: usize = 64;
+pub const FD_SETSIZE: usize = WinSock::FD_SETSIZE as usize;
 
 /// Winsock's sets are arrays sized to the registrations: no cap.
 pub(crate) const SELECT_FD_LIMIT: Option<RawFd> = None;
@@ -69,63 +70,45 @@ impl<T: IntoRawSocket> IntoRawFd for T {
     }
 }
 
-/// The Winsock calls of [`connect_nonblocking`], declared by hand.
-mod winsock {
-    pub type Socket = usize;
-    pub const INVALID_SOCKET: Socket = !0;
-    pub const AF_INET: i32 = 2;
-    pub const SOCK_STREAM: i32 = 1;
-    pub const FIONBIO: i32 = 0x8004_667e_u32 as i32;
-    pub const WSAEWOULDBLOCK: i32 = 10035;
-
-    #[repr(C)]
-    pub struct SockaddrIn {
-        pub sin_family: u16,
-        pub sin_port: u16,
-        pub sin_addr: u32,
-        pub sin_zero: [u8; 8],
-    }
-
-    #[link(name = "ws2_32")]
-    extern "system" {
-        pub fn socket(af: i32, kind: i32, protocol: i32) -> Socket;
-        pub fn ioctlsocket(s: Socket, cmd: i32, argp: *mut u32) -> i32;
-        pub fn connect(s: Socket, name: *const SockaddrIn, namelen: i32) -> i32;
-    }
-}
-
 /// A non-blocking TCP socket with a connect to `addr` under way.
 pub fn connect_nonblocking(addr: std::net::SocketAddrV4) -> std::io::Result<OwnedDescriptor> {
     use selectors_core::backend::last_socket_error;
-    use std::os::windows::io::FromRawSocket;
+    use windows_sys::Win32::Networking::WinSock::{
+        connect, ioctlsocket, socket, AF_INET, FIONBIO, INVALID_SOCKET, IN_ADDR, IN_ADDR_0,
+        SOCKADDR_IN, SOCK_STREAM, WSAEWOULDBLOCK,
+    };
 
     // Winsock is started by the standard library's first socket.
     drop(std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?);
     // SAFETY: no pointer arguments; the result is checked.
-    let raw = unsafe { winsock::socket(winsock::AF_INET, winsock::SOCK_STREAM, 0) };
-    if raw == winsock::INVALID_SOCKET {
+    let raw = unsafe { socket(AF_INET.into(), SOCK_STREAM, 0) };
+    if raw == INVALID_SOCKET {
         return Err(last_socket_error());
     }
     // SAFETY: `raw` was just created and is owned by nothing else.
     let socket = unsafe { OwnedDescriptor::from_raw_socket(raw as RawFd) };
     let mut on: u32 = 1;
     // SAFETY: `on` is a valid `u_long` for FIONBIO to read.
-    if unsafe { winsock::ioctlsocket(raw, winsock::FIONBIO, &mut on) } != 0 {
+    if unsafe { ioctlsocket(raw, FIONBIO, &mut on) } != 0 {
         return Err(last_socket_error());
     }
-    let sin = winsock::SockaddrIn {
-        sin_family: winsock::AF_INET as u16,
+    let sin = SOCKADDR_IN {
+        sin_family: AF_INET,
         sin_port: addr.port().to_be(),
-        sin_addr: u32::from(*addr.ip()).to_be(),
+        sin_addr: IN_ADDR {
+            S_un: IN_ADDR_0 {
+                S_addr: u32::from(*addr.ip()).to_be(),
+            },
+        },
         sin_zero: [0; 8],
     };
-    let len = std::mem::size_of::<winsock::SockaddrIn>() as i32;
+    let len = std::mem::size_of::<SOCKADDR_IN>() as i32;
     // SAFETY: `sin` is a valid `sockaddr_in` of the length given.
-    if unsafe { winsock::connect(raw, &sin, len) } == 0 {
+    if unsafe { connect(raw, (&sin as *const SOCKADDR_IN).cast(), len) } == 0 {
         return Ok(socket);
     }
     let err = last_socket_error();
-    if err.raw_os_error() == Some(winsock::WSAEWOULDBLOCK) {
+    if err.raw_os_error() == Some(WSAEWOULDBLOCK) {
         Ok(socket)
     } else {
         Err(err)

@@ -9,11 +9,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use nix::fcntl::{fcntl, FcntlArg};
 use selectors::{Events, Result, Selector};
 
 use crate::model::{KeySnap, Model};
 use crate::program::{events, At, How, Kind, Op, Program, ENDS, INITIAL, MAX_WRITE, SLOTS};
-use crate::util::{self, cvt, fail, outcome, Fail, Quirks};
+use crate::util::{self, fail, outcome, Fail, Quirks};
 
 /// The file objects of the random programs: a heap allocation per key, so
 /// that AddressSanitizer (`cargo xtask sanitize`) sees every key the map
@@ -54,10 +55,9 @@ pub fn renumber(fd: OwnedFd, floor: RawFd) -> OwnedFd {
     if floor == 0 {
         return fd;
     }
-    // SAFETY: F_DUPFD_CLOEXEC only duplicates an open descriptor; failure is
-    // reported through the return value.
-    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, floor) })
-        .expect("F_DUPFD_CLOEXEC");
+    // nix's `fcntl` hands the duplicate back as a bare number: it has no
+    // owned duplicate with a floor.
+    let new = fcntl(&fd, FcntlArg::F_DUPFD_CLOEXEC(floor)).expect("F_DUPFD_CLOEXEC");
     // SAFETY: `new` was just returned by fcntl, is open and owned by nobody
     // else. Dropping `fd` closes the old number.
     unsafe { OwnedFd::from_raw_fd(new) }

@@ -3,20 +3,16 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
 
+use nix::fcntl::OFlag;
+use nix::sys::resource::{getrlimit, getrusage, setrlimit, Resource, UsageWho};
 use selectors::RawFd;
 
-use super::{cvt, is_open};
+use super::is_open;
 
 /// A non-blocking, close-on-exec pipe: `(read end, write end)`.
 pub fn pipe() -> io::Result<(File, File)> {
-    let mut fds: [RawFd; 2] = [-1; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
-    // SAFETY: pipe2 succeeded: both descriptors are open and owned by nobody
-    // else.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
     Ok((File::from(r), File::from(w)))
 }
 
@@ -61,28 +57,20 @@ pub fn await_fds(expected: &[RawFd], asynchronous: bool) -> Vec<RawFd> {
 
 /// The soft open-file limit, raised to the hard one first.
 pub fn raise_fd_limit() -> usize {
-    // SAFETY: `rlimit` is plain old data; all-zero is valid.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: valid resource and a pointer to a live `rlimit`.
-    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }).expect("getrlimit");
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: as above; raising the soft limit up to the hard one is
-        // always permitted.
-        cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }).expect("setrlimit");
+    let (mut soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    if soft < hard {
+        // Raising the soft limit up to the hard one is always permitted.
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
+        soft = hard;
     }
-    usize::try_from(limit.rlim_cur)
-        .unwrap_or(usize::MAX)
-        .min(1 << 20)
+    usize::try_from(soft).unwrap_or(usize::MAX).min(1 << 20)
 }
 
 /// Voluntary context switches of the calling thread so far: it grows by
 /// (at least) one each time the thread sleeps in the kernel, and not at all
 /// while it spins, so it tells a real wait from a busy loop.
 pub fn voluntary_switches() -> i64 {
-    // SAFETY: `rusage` is plain old data; all-zero is valid.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid `who` and a pointer to a live `rusage`.
-    cvt(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) }).expect("getrusage");
-    usage.ru_nvcsw
+    getrusage(UsageWho::RUSAGE_THREAD)
+        .expect("getrusage")
+        .voluntary_context_switches()
 }

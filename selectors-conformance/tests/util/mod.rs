@@ -35,9 +35,6 @@ use selectors::PollSelector;
 use selectors::{DefaultSelector, Error, FileObject, RawFd, Result, SelectSelector, Selector};
 pub use selectors_conformance::{is_open, socketpair};
 pub use selectors_conformance::{open, Kind, Quirks};
-/// The one import of the FFI result check, for the helpers here and the
-/// tests' own system calls.
-pub use selectors_core::backend::cvt;
 
 #[cfg(has_epoll)]
 mod linux;

@@ -6,6 +6,8 @@ use std::io;
 use std::net::TcpStream;
 use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, OwnedSocket};
 
+use windows_sys::Win32::Networking::WinSock;
+
 use crate::backend::WakeSignal;
 use crate::Fd;
 
@@ -33,10 +35,10 @@ pub fn check_open(fd: RawFd) -> io::Result<()> {
     // SAFETY: `kind` and `len` are valid for writes and `len` is `kind`'s
     // size; a bad handle is reported through the return value.
     let ret = unsafe {
-        winsock::getsockopt(
-            fd as winsock::SOCKET,
-            winsock::SOL_SOCKET,
-            winsock::SO_TYPE,
+        WinSock::getsockopt(
+            fd as WinSock::SOCKET,
+            WinSock::SOL_SOCKET,
+            WinSock::SO_TYPE,
             (&mut kind as *mut i32).cast(),
             &mut len,
         )
@@ -48,34 +50,15 @@ pub fn check_open(fd: RawFd) -> io::Result<()> {
     }
 }
 
-/// The calling thread's last Winsock error (`WSAGetLastError`), for a
-/// Winsock call that returned `SOCKET_ERROR`.
+/// The calling thread's last Winsock error, for a Winsock call that returned
+/// `SOCKET_ERROR`: [`io::Error::last_os_error`], which reads the same value
+/// as `WSAGetLastError` (on Win32, "`WSAGetLastError()` will invoke
+/// `GetLastError()`", says the Windows Sockets 1.1 specification; mio
+/// reads the errors of its Winsock calls so too).
 #[must_use]
+#[inline]
 pub fn last_socket_error() -> io::Error {
-    // SAFETY: reads a thread-local error code; no arguments.
-    io::Error::from_raw_os_error(unsafe { winsock::WSAGetLastError() })
-}
-
-/// The Winsock items core calls, declared by hand (the card's packages have
-/// no Windows bindings).
-mod winsock {
-    /// `SOCKET`: `UINT_PTR`.
-    #[allow(clippy::upper_case_acronyms)]
-    pub type SOCKET = usize;
-    pub const SOL_SOCKET: i32 = 0xffff;
-    pub const SO_TYPE: i32 = 0x1008;
-
-    #[link(name = "ws2_32")]
-    extern "system" {
-        pub fn getsockopt(
-            s: SOCKET,
-            level: i32,
-            optname: i32,
-            optval: *mut u8,
-            optlen: *mut i32,
-        ) -> i32;
-        pub fn WSAGetLastError() -> i32;
-    }
+    io::Error::last_os_error()
 }
 
 // ------------------------------------------------------------ the key map
@@ -231,10 +214,10 @@ mod tests {
         check_open(socket).unwrap();
         drop(listener);
         let err = check_open(socket).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(10038), "WSAENOTSOCK: {err}");
+        assert_eq!(err.raw_os_error(), Some(WinSock::WSAENOTSOCK), "{err}");
         let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
         let err = check_open(file.as_raw_handle() as RawFd).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(10038), "WSAENOTSOCK: {err}");
+        assert_eq!(err.raw_os_error(), Some(WinSock::WSAENOTSOCK), "{err}");
         assert!(!is_valid(RawFd::MAX) && is_valid(socket));
     }
 }
