@@ -1,6 +1,11 @@
 //! The `/dev/poll` items of illumos's and Solaris's `<sys/devpoll.h>` and
 //! `<sys/poll.h>`, which `libc` does not have. Their layout is pinned below
 //! for both systems.
+//!
+//! Built for Linux under `--cfg selectors_devpoll_emulation` (the build
+//! script then sets `devpoll_emulation`), these are illumos's, for the
+//! emulation of its driver that the tests run on (`devpoll-emulation`):
+//! the one place where that build differs from illumos's.
 
 use std::ffi::{c_int, c_short};
 
@@ -23,17 +28,38 @@ pub(crate) struct Dvpoll {
     /// Milliseconds; -1 blocks, 0 polls.
     pub(crate) dp_timeout: c_int,
     /// The signal mask of `DP_PPOLL`; null.
-    #[cfg(target_os = "illumos")]
+    #[cfg(any(target_os = "illumos", devpoll_emulation))]
     pub(crate) dp_setp: *mut libc::sigset_t,
 }
 
+impl Dvpoll {
+    /// The argument of a `DP_POLL` into `nfds` entries at `fds`, waiting
+    /// `timeout` milliseconds.
+    pub(crate) fn new(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> Dvpoll {
+        Dvpoll {
+            dp_fds: fds,
+            dp_nfds: nfds,
+            dp_timeout: timeout,
+            #[cfg(any(target_os = "illumos", devpoll_emulation))]
+            dp_setp: std::ptr::null_mut(),
+        }
+    }
+}
+
+/// The type of an ioctl request: `int` on illumos and Solaris; the C
+/// library's (`unsigned long` with glibc) on Linux, for the emulation.
+#[cfg(not(devpoll_emulation))]
+pub(crate) type Request = c_int;
+#[cfg(devpoll_emulation)]
+pub(crate) type Request = libc::Ioctl;
+
 /// `DPIOC`: the ioctl group of `/dev/poll` (`'\xd0' << 8`).
-const DPIOC: c_int = 0xD0 << 8;
+const DPIOC: Request = 0xD0 << 8;
 /// `DP_POLL`: wait for events on the cached descriptors (`struct dvpoll *`).
-pub(crate) const DP_POLL: c_int = DPIOC | 1;
+pub(crate) const DP_POLL: Request = DPIOC | 1;
 /// `DP_ISPOLLED`: is this descriptor cached, and for which events
 /// (`pollfd_t *`, answered in `revents`; returns 1 if cached, else 0).
-pub(crate) const DP_ISPOLLED: c_int = DPIOC | 2;
+pub(crate) const DP_ISPOLLED: Request = DPIOC | 2;
 
 static_assertions::const_assert_eq!(DP_POLL, 0xD001);
 static_assertions::const_assert_eq!(DP_ISPOLLED, 0xD002);
@@ -52,9 +78,9 @@ mod layout {
     static_assertions::const_assert_eq!(offset_of!(Dvpoll, dp_nfds), 8);
     static_assertions::const_assert_eq!(size_of::<libc::nfds_t>(), 8);
     static_assertions::const_assert_eq!(offset_of!(Dvpoll, dp_timeout), 16);
-    #[cfg(target_os = "illumos")]
+    #[cfg(any(target_os = "illumos", devpoll_emulation))]
     static_assertions::const_assert_eq!(offset_of!(Dvpoll, dp_setp), 24);
-    #[cfg(target_os = "illumos")]
+    #[cfg(any(target_os = "illumos", devpoll_emulation))]
     static_assertions::const_assert_eq!(size_of::<Dvpoll>(), 32);
     #[cfg(target_os = "solaris")]
     static_assertions::const_assert_eq!(size_of::<Dvpoll>(), 24);

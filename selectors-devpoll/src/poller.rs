@@ -137,13 +137,11 @@ impl Poller for Devpoll {
 
     #[inline]
     fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
-        let mut dvpoll = Dvpoll {
-            dp_fds: self.results.as_mut_ptr(),
-            dp_nfds: self.results.len() as libc::nfds_t,
-            dp_timeout: to_millis(timeout),
-            #[cfg(target_os = "illumos")]
-            dp_setp: std::ptr::null_mut(),
-        };
+        let mut dvpoll = Dvpoll::new(
+            self.results.as_mut_ptr(),
+            self.results.len() as libc::nfds_t,
+            to_millis(timeout),
+        );
         // SAFETY: `dpfd` is open; `dvpoll` is a valid `struct dvpoll` alive
         // for the call, whose `dp_fds` points to `dp_nfds` writable `pollfd`s
         // (the driver writes at most that many).
