@@ -9,12 +9,23 @@
 //!   the kqueue crate's build script).
 //! - `libkqueue`: that kqueue is libkqueue's emulation, with its stated
 //!   deviations.
+//! - `has_devpoll`: illumos and Solaris, and Linux under
+//!   `--cfg selectors_devpoll_emulation` (the rule of the devpoll crate's
+//!   build script).
+//! - `devpoll_emulation`: that /dev/poll is the emulation of the driver
+//!   (`devpoll-emulation`), on Linux.
 
 use std::env;
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    for alias in ["has_epoll", "has_kqueue", "libkqueue"] {
+    for alias in [
+        "has_epoll",
+        "has_kqueue",
+        "libkqueue",
+        "has_devpoll",
+        "devpoll_emulation",
+    ] {
         println!("cargo::rustc-check-cfg=cfg({alias})");
     }
     // Cargo sets CARGO_CFG_<NAME> for every cfg of the target, the ones
@@ -22,6 +33,9 @@ fn main() {
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let vendor = env::var("CARGO_CFG_TARGET_VENDOR").unwrap_or_default();
     let libkqueue = os == "linux" && env::var_os("CARGO_CFG_SELECTORS_LIBKQUEUE").is_some();
+    let devpoll_emulation =
+        os == "linux" && env::var_os("CARGO_CFG_SELECTORS_DEVPOLL_EMULATION").is_some();
+    let has_devpoll = matches!(os.as_str(), "illumos" | "solaris") || devpoll_emulation;
     let has_epoll = matches!(os.as_str(), "linux" | "android");
     let has_kqueue = vendor == "apple"
         || matches!(os.as_str(), "freebsd" | "netbsd" | "openbsd" | "dragonfly")
@@ -30,6 +44,8 @@ fn main() {
         ("has_epoll", has_epoll),
         ("has_kqueue", has_kqueue),
         ("libkqueue", libkqueue),
+        ("has_devpoll", has_devpoll),
+        ("devpoll_emulation", devpoll_emulation),
     ] {
         if holds {
             println!("cargo::rustc-cfg={alias}");

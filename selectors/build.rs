@@ -6,16 +6,22 @@
 //!   and Linux under `--cfg selectors_libkqueue` (the kqueue crate's build
 //!   script decides the same; a disagreement does not build, as the facade
 //!   then re-exports what is not there);
-//! - `has_devpoll`: illumos and Solaris;
+//! - `has_devpoll`: illumos and Solaris, and Linux under
+//!   `--cfg selectors_devpoll_emulation` (the devpoll crate's build script
+//!   decides the same), where the driver is emulated for the tests;
 //! - `selectors_default = "…"`: the backend of `DefaultSelector`, in
 //!   Python's order (kqueue, epoll, devpoll, poll, select), but for Linux
-//!   with libkqueue, where epoll stays the default; or the one that
-//!   `--cfg selectors_force_select` or `--cfg selectors_force_poll` (Unix
-//!   only) forces. None on a target that is neither Unix nor Windows.
+//!   with libkqueue, where epoll stays the default, and Linux with the
+//!   /dev/poll emulation, where devpoll is (the emulation exists to test
+//!   it); or the one that `--cfg selectors_force_select` or
+//!   `--cfg selectors_force_poll` (Unix only) forces. None on a target that
+//!   is neither Unix nor Windows.
 //!
-//! The forcing cfgs are passed on too: cfgs set here reach both rustc and
-//! rustdoc (which compiles the crate again to collect its doctests), while
-//! RUSTFLAGS reach rustc only. Std only: no build-dependencies.
+//! `devpoll_emulation` says that `DevpollSelector` is the emulation's
+//! (Linux under `--cfg selectors_devpoll_emulation`). The forcing cfgs are
+//! passed on too: cfgs set here reach both rustc and rustdoc (which
+//! compiles the crate again to collect its doctests), while RUSTFLAGS reach
+//! rustc only. Std only: no build-dependencies.
 
 use std::env;
 
@@ -28,6 +34,7 @@ struct Target {
     unix: bool,
     windows: bool,
     libkqueue: bool,
+    devpoll_emulation: bool,
     force_poll: bool,
     force_select: bool,
 }
@@ -42,6 +49,7 @@ impl Target {
             unix: set("CARGO_CFG_UNIX"),
             windows: set("CARGO_CFG_WINDOWS"),
             libkqueue: set("CARGO_CFG_SELECTORS_LIBKQUEUE"),
+            devpoll_emulation: set("CARGO_CFG_SELECTORS_DEVPOLL_EMULATION"),
             force_poll: set("CARGO_CFG_SELECTORS_FORCE_POLL"),
             force_select: set("CARGO_CFG_SELECTORS_FORCE_SELECT"),
         }
@@ -66,7 +74,12 @@ impl Target {
     }
 
     fn has_devpoll(&self) -> bool {
-        matches!(self.os.as_str(), "illumos" | "solaris")
+        matches!(self.os.as_str(), "illumos" | "solaris") || self.has_devpoll_emulation()
+    }
+
+    /// The /dev/poll driver emulated on Linux (for testing).
+    fn has_devpoll_emulation(&self) -> bool {
+        self.os == "linux" && self.devpoll_emulation
     }
 
     fn default_backend(&self) -> Option<&'static str> {
@@ -74,6 +87,8 @@ impl Target {
             "select"
         } else if self.force_poll && self.unix {
             "poll"
+        } else if self.has_devpoll_emulation() {
+            "devpoll"
         } else if self.has_native_kqueue() {
             "kqueue"
         } else if self.has_epoll() {
@@ -98,6 +113,7 @@ fn main() {
          values(\"epoll\", \"kqueue\", \"devpoll\", \"poll\", \"select\"))"
     );
     println!("cargo::rustc-check-cfg=cfg(selectors_force_poll, selectors_force_select)");
+    println!("cargo::rustc-check-cfg=cfg(devpoll_emulation)");
     let target = Target::from_env();
     let cfgs = [
         ("has_epoll", target.has_epoll()),
@@ -108,6 +124,7 @@ fn main() {
         ("has_devpoll", target.has_devpoll()),
         ("selectors_force_poll", target.force_poll),
         ("selectors_force_select", target.force_select),
+        ("devpoll_emulation", target.has_devpoll_emulation()),
     ];
     for (cfg, set) in cfgs {
         if set {

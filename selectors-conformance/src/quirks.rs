@@ -47,6 +47,11 @@ pub struct Quirks {
     /// per select, filters kept after `close`, descriptors of its own, a
     /// socket's pending error read (so cleared) when it reports the socket.
     pub libkqueue: bool,
+    /// The emulation of the /dev/poll driver on Linux (`--cfg
+    /// selectors_devpoll_emulation`), which keeps each set's pollheads in
+    /// an epoll instance of its own: `/proc` shows one watch per
+    /// registered descriptor there, plus one of the emulation's.
+    pub devpoll_emulation: bool,
 }
 
 /// libkqueue's `MAX_KEVENT`: the most entries one `kevent()` call reports.
@@ -58,6 +63,7 @@ impl Quirks {
         regular_file_errno: None,
         fd_limit: None,
         libkqueue: false,
+        devpoll_emulation: false,
     };
 
     /// epoll(7): refuses regular files.
@@ -74,9 +80,10 @@ impl Quirks {
         ..Quirks::PORTABLE
     };
 
-    /// /dev/poll.
+    /// /dev/poll, or the emulation of its driver where that is what builds.
     pub const DEVPOLL: Quirks = Quirks {
         kind: Kind::Devpoll,
+        devpoll_emulation: cfg!(devpoll_emulation),
         ..Quirks::PORTABLE
     };
 

@@ -10,7 +10,8 @@
 //!
 //! Linux: these tests rely on its kernel's rules, epoll and `/proc`.
 //! kqueue joins in as libkqueue's emulation, under `--cfg
-//! selectors_libkqueue` (see `util`).
+//! selectors_libkqueue`, and /dev/poll as the emulation of its
+//! driver, under `--cfg selectors_devpoll_emulation` (see `util`).
 //!
 //! Windows: the same table for Winsock's select (the default backend
 //! there, and boxed), with what differs said where it does: one invalid

@@ -12,10 +12,11 @@
 //!
 //! Linux only: these tests rely on its kernel's rules, epoll and
 //! `/proc`. kqueue joins in as libkqueue's emulation, under `--cfg
-//! selectors_libkqueue` (see `util`). Not on Windows: there is no
-//! open-file limit to fill, and no `/proc` to find leaks in (the
-//! conformance suite's `test_above_fd_setsize` registers past Winsock's 64
-//! sockets there).
+//! selectors_libkqueue`, and /dev/poll as the emulation of its driver,
+//! under `--cfg selectors_devpoll_emulation` (see `util`). Not on Windows:
+//! there is no open-file limit to fill, and no `/proc` to find leaks in
+//! (the conformance suite's `test_above_fd_setsize` registers past
+//! Winsock's 64 sockets there).
 #![cfg(has_epoll)]
 
 #[macro_use]
@@ -92,7 +93,9 @@ fn ready_all<S: Selector<RawFd, u32>>(
 /// of an epoll instance's `/proc/self/fdinfo`. Other backends keep their
 /// interest set in user space, and have no such descriptor, but for
 /// kqueue on libkqueue, whose epoll instance watches each descriptor
-/// registered with it once, for one filter or two.
+/// registered with it once, for one filter or two, and /dev/poll on its
+/// emulation, whose epoll instance watches each registered descriptor
+/// once.
 fn kernel_watches(fds: &[RawFd]) -> usize {
     fds.iter()
         .map(|fd| {
@@ -133,9 +136,11 @@ fn register_all_and_clean_up<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S
     let backend = quirks.kind;
     let libkqueue = quirks.libkqueue;
     // libkqueue's epoll instance also watches descriptors of its own (the
-    // pipe that tells it the kqueue was closed, and others).
+    // pipe that tells it the kqueue was closed, and others), and so does the
+    // /dev/poll emulation's (the eventfd that wakes a waiting DP_POLL).
+    let emulated = libkqueue || quirks.devpoll_emulation;
     let internal = kernel_watches(&own);
-    if !libkqueue {
+    if !emulated {
         assert_eq!(
             internal, 0,
             "{backend:?}: an empty selector watches nothing"
@@ -144,7 +149,7 @@ fn register_all_and_clean_up<S: Selector<RawFd, u32>>(new: impl Fn() -> Result<S
     // How many watches `n` registered descriptors make.
     let watched = |n: usize| match backend {
         Kind::Epoll => n,
-        Kind::Kqueue if libkqueue => internal + n,
+        Kind::Kqueue | Kind::Devpoll if emulated => internal + n,
         _ => 0,
     };
 

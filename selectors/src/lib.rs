@@ -165,7 +165,11 @@
 //! backend, they change nothing).
 //! On Linux, `--cfg selectors_libkqueue` (with libkqueue installed, see the
 //! `selectors-kqueue` crate) adds `KqueueSelector` over libkqueue's
-//! emulation; `DefaultSelector` stays `EpollSelector`.
+//! emulation; `DefaultSelector` stays `EpollSelector`. And
+//! `--cfg selectors_devpoll_emulation` adds `DevpollSelector`, for the
+//! emulation of the /dev/poll driver that `cargo xtask devpoll` preloads
+//! into the tests (without it, `DevpollSelector::new` finds no
+//! `/dev/poll`), and makes it `DefaultSelector`.
 //!
 //! # The file object and data types
 //!
@@ -299,7 +303,10 @@ compile_error!("selectors supports Unix and Windows only");
 
 // The OS table of the crate docs, checked by the compiler on every target
 // CI builds: `DefaultSelector` is exactly the backend the table names.
-#[cfg(all(unix, not(any(selectors_force_poll, selectors_force_select))))]
+#[cfg(all(
+    unix,
+    not(any(selectors_force_poll, selectors_force_select, devpoll_emulation))
+))]
 const _: () = {
     use static_assertions::assert_type_eq_all as same;
     #[cfg(has_epoll)]
@@ -319,6 +326,11 @@ static_assertions::assert_type_eq_all!(DefaultSelector, SelectSelector);
 static_assertions::assert_type_eq_all!(DefaultSelector, PollSelector);
 #[cfg(selectors_force_select)]
 static_assertions::assert_type_eq_all!(DefaultSelector, SelectSelector);
+#[cfg(all(
+    devpoll_emulation,
+    not(any(selectors_force_poll, selectors_force_select))
+))]
+static_assertions::assert_type_eq_all!(DefaultSelector, DevpollSelector);
 
 /// This package's README (what crates.io shows), its examples compiled and
 /// run as doctests (on Windows too: they use TCP on the loopback). The

@@ -42,7 +42,11 @@ impl Flavour {
             Backend::Poll => Flavour::Poll,
             Backend::Select => Flavour::Select,
             Backend::Kqueue => Flavour::Kqueue,
-            other => panic!("no model flavour for {other:?}: add one to Flavour::of"),
+            // /dev/poll caches numbers, and reacts as poll does: a closed
+            // one is `POLLNVAL` from its file's teardown on (which marks it
+            // for the driver's scan) until it is removed, and a new file at
+            // the number is adopted (see the crate docs).
+            Backend::Devpoll => Flavour::Poll,
         }
     }
 

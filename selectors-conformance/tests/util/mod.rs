@@ -18,7 +18,11 @@
 //! Linux-only (they read `/proc`, and model Linux's own readiness rules),
 //! so kqueue joins them only as libkqueue's emulation: built with `--cfg
 //! selectors_libkqueue` (`cargo xtask ci` does, in its libkqueue stage),
-//! each test also runs as `kqueue::name`. `bad_input` and
+//! each test also runs as `kqueue::name`. /dev/poll joins them the same
+//! way, on the emulation of its driver: built with `--cfg
+//! selectors_devpoll_emulation` and run with the emulation preloaded
+//! (`cargo xtask devpoll`), each test also runs as `devpoll::name`, and
+//! `DefaultSelector` is devpoll there. `bad_input` and
 //! `signals_and_time` also run on Windows, for the select backend (the one
 //! there). What only Linux has is in `linux.rs`, what only Windows has in
 //! `windows.rs`; the rest compiles everywhere, for `default_selector`,
@@ -87,6 +91,12 @@ pub fn libkqueue_anchor() {
     }
 }
 
+/// A /dev/poll selector (on Linux, the emulation's: see the module docs).
+#[cfg(has_devpoll)]
+pub fn new_devpoll<F: FileObject, T>() -> Result<selectors::DevpollSelector<F, T>> {
+    selectors::DevpollSelector::new()
+}
+
 /// The facade's `DefaultSelector`: the backend this platform chooses.
 pub fn new_default<F: FileObject, T>() -> Result<DefaultSelector<F, T>> {
     DefaultSelector::new()
@@ -106,9 +116,9 @@ pub const DEFAULT: Quirks = Quirks::of(DefaultSelector::<RawFd, ()>::BACKEND);
 /// `backend::name`, with that backend's [`Quirks`].
 ///
 /// Adding a backend is one line here (plus its `new_*` constructor above).
-/// kqueue is there under `--cfg selectors_libkqueue` (see the module docs);
-/// epoll and poll where they exist (on Windows: select, the default, and it
-/// boxed).
+/// kqueue is there under `--cfg selectors_libkqueue`, devpoll under `--cfg
+/// selectors_devpoll_emulation` (see the module docs); epoll and poll where
+/// they exist (on Windows: select, the default, and it boxed).
 macro_rules! per_backend {
     ($($test:ident),+ $(,)?) => {
         #[cfg(has_epoll)]
@@ -125,6 +135,10 @@ macro_rules! per_backend {
         #[cfg(has_kqueue)]
         selectors_conformance::instantiate_tests!(
             kqueue, [super], $crate::util::new_kqueue, $crate::util::Quirks::KQUEUE; $($test),+
+        );
+        #[cfg(has_devpoll)]
+        selectors_conformance::instantiate_tests!(
+            devpoll, [super], $crate::util::new_devpoll, $crate::util::Quirks::DEVPOLL; $($test),+
         );
         selectors_conformance::instantiate_tests!(
             default_selector, [super], $crate::util::new_default, $crate::util::DEFAULT; $($test),+
