@@ -18,7 +18,10 @@
 //!   so its error reaches the call that caused it.
 //! - `select` is one `DP_POLL` into a result buffer with room for every
 //!   registered descriptor (grown in `register`, never in `select`), so one
-//!   call reports them all. Timeouts are rounded up to whole milliseconds.
+//!   call reports them all. The room it declares (`dp_nfds`) stays below the
+//!   soft `RLIMIT_NOFILE`, which the buffer, grown by doubling, can exceed:
+//!   illumos clamps a larger `dp_nfds`, Oracle Solaris refuses it with
+//!   `EINVAL`. Timeouts are rounded up to whole milliseconds.
 //! - Hang-up, error and invalid-descriptor conditions (`POLLHUP`,
 //!   `POLLERR`, `POLLNVAL`) are reported as both readable and writable,
 //!   masked by what was registered, as Python does.
@@ -138,6 +141,25 @@ fn remove_entry(fd: RawFd) -> [libc::pollfd; 1] {
     }]
 }
 
+/// The `dp_nfds` of a `DP_POLL` into a result buffer of `buffer_len`
+/// entries, with a soft `RLIMIT_NOFILE` of `soft_limit`: the buffer's
+/// length, but below the limit. The buffer grows by doubling, so its length
+/// can exceed the limit (registering more than half of a limit that is not
+/// a power of two is enough); illumos clamps a `dp_nfds` above twice the
+/// limit (devpoll.c), Oracle Solaris refuses one "greater than or equal to
+/// {OPEN_MAX}" with `EINVAL` (poll(4D)), which would fail every select.
+/// Nothing is lost: a set cannot hold more descriptors than the process can
+/// have open besides `/dev/poll` itself.
+#[inline]
+fn poll_room(buffer_len: usize, soft_limit: libc::rlim_t) -> libc::nfds_t {
+    // In u128, whatever the widths of the three types on this platform.
+    let below_limit = (soft_limit as u128).saturating_sub(1).max(1);
+    let room = (buffer_len as u128)
+        .min(below_limit)
+        .min(libc::nfds_t::MAX as u128);
+    room as libc::nfds_t
+}
+
 /// Pushes the ready descriptors of a `DP_POLL` result onto `ready` (the
 /// driver reports each descriptor once), except the waker's, and tells
 /// whether the waker's was among them.
@@ -199,6 +221,20 @@ mod tests {
         assert_eq!((add.fd, add.events), (9, libc::POLLIN | libc::POLLOUT));
         let [remove] = remove_entry(9);
         assert_eq!((remove.fd, remove.events), (9, POLLREMOVE));
+    }
+
+    #[test]
+    fn poll_room_stays_below_the_descriptor_limit() {
+        // A buffer grown past a limit that is not a power of two.
+        assert_eq!(poll_room(1024, 1000), 999);
+        assert_eq!(poll_room(32768, 20000), 19999);
+        assert_eq!(poll_room(1024, 1024), 1023);
+        // Below the limit: the whole buffer.
+        assert_eq!(poll_room(512, 1000), 512);
+        assert_eq!(poll_room(1, libc::RLIM_INFINITY), 1);
+        assert_eq!(poll_room(1 << 20, libc::RLIM_INFINITY), 1 << 20);
+        // Never no room at all (DP_POLL would only sleep).
+        assert_eq!(poll_room(4, 0), 1);
     }
 
     #[test]

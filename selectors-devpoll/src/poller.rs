@@ -137,14 +137,13 @@ impl Poller for Devpoll {
 
     #[inline]
     fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
-        let mut dvpoll = Dvpoll::new(
-            self.results.as_mut_ptr(),
-            self.results.len() as libc::nfds_t,
-            to_millis(timeout),
-        );
+        // The limit now (a program may lower it at any time): one cheap
+        // system call next to DP_POLL.
+        let room = crate::poll_room(self.results.len(), soft_fd_limit()?);
+        let mut dvpoll = Dvpoll::new(self.results.as_mut_ptr(), room, to_millis(timeout));
         // SAFETY: `dpfd` is open; `dvpoll` is a valid `struct dvpoll` alive
-        // for the call, whose `dp_fds` points to `dp_nfds` writable `pollfd`s
-        // (the driver writes at most that many).
+        // for the call, whose `dp_fds` points to at least `dp_nfds` writable
+        // `pollfd`s (the driver writes at most that many).
         let n = cvt(unsafe { libc::ioctl(self.dpfd.as_raw_fd(), DP_POLL, &mut dvpoll) })?;
         // Non-negative after `cvt`, and at most `dp_nfds`.
         if crate::collect(&self.results[..n as usize], self.wake.fd(), ready) {
@@ -168,6 +167,17 @@ impl Poller for Devpoll {
         self.results.add(1);
         Ok(())
     }
+}
+
+/// The soft `RLIMIT_NOFILE`.
+fn soft_fd_limit() -> io::Result<libc::rlim_t> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid resource and a pointer to a live `rlimit`.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })?;
+    Ok(limit.rlim_cur)
 }
 
 impl AsFd for Devpoll {
