@@ -7,10 +7,11 @@
 //! cached one) or, with `POLLREMOVE`, removes them, and the `DP_POLL` ioctl
 //! waits and returns the ready ones.
 //!
-//! - `register` writes one `pollfd`. The driver takes any number silently
-//!   (a closed descriptor would show up as `POLLNVAL` at every `select`), so
-//!   a closed descriptor is refused first with `EBADF`, as every backend
-//!   does.
+//! - `register` writes one `pollfd`. The driver takes any number silently:
+//!   a number closed when it is written is cached with no file behind it and
+//!   never reported, and its events, which `POLLREMOVE` cannot clear, are
+//!   ORed into a later registration at that number. So a closed descriptor
+//!   is refused first with `EBADF`, as every backend does.
 //! - `modify` writes `POLLREMOVE` and then the new mask, in one `write`:
 //!   writing the new mask alone would be ORed into the old one.
 //! - `unregister` writes `POLLREMOVE`.
@@ -25,13 +26,25 @@
 //! - Hang-up, error and invalid-descriptor conditions (`POLLHUP`,
 //!   `POLLERR`, `POLLNVAL`) are reported as both readable and writable,
 //!   masked by what was registered, as Python does.
+//! - A registered descriptor closed without `unregister` stays in the
+//!   driver's set. The driver reports its number as `POLLNVAL` while it has
+//!   the number marked as possibly ready, which the teardown of the file
+//!   (its last descriptor closed) does for sockets and pipes, until
+//!   `unregister` removes it; a new file at the number is adopted silently.
+//!   Unregister before closing, as Python requires.
 //! - `/dev/poll` is opened close-on-exec; its descriptor is Python's
-//!   `fileno()` (`AsFd`, `AsRawFd`). Like every `/dev/poll` instance it
-//!   belongs to the process that first uses it: a forked child gets `EACCES`.
+//!   `fileno()` (`AsFd`, `AsRawFd`). Like every `/dev/poll` instance, it
+//!   belongs to the first process that uses it after it is opened (writes to
+//!   it or polls it; on Oracle Solaris, the process that opens it): any
+//!   other process gets `EACCES`. A selector writes nothing before its first
+//!   `register`, `select` or `waker`, so a child forked before that can take
+//!   the selector from its parent.
 //! - The `Waker` is a non-blocking pipe, watched for `POLLIN`.
 //!
 //! On every other platform this crate is empty (its platform-independent
-//! logic is still unit-tested there).
+//! logic is still unit-tested there), but on Linux under
+//! `--cfg selectors_devpoll_emulation`, where its tests run on an emulation
+//! of the driver (`cargo xtask devpoll`).
 //!
 //! This crate is all a user of the /dev/poll backend needs: it re-exports
 //! the API of `selectors-core`.

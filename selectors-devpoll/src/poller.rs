@@ -82,6 +82,10 @@ impl Devpoll {
             events: 0,
             revents: 0,
         };
+        // The answer is in `revents`: the driver writes the cached events
+        // there (devpoll.c, DP_ISPOLLED: `pollfd.revents = pdp->pd_events`,
+        // then a copyout of the struct), although poll(4D) says that the
+        // struct is not modified. This query relies on that write.
         // SAFETY: `dpfd` is open; DP_ISPOLLED reads and writes one `pollfd`,
         // which `query` is, alive for the call.
         let cached = cvt(unsafe { libc::ioctl(self.dpfd.as_raw_fd(), DP_ISPOLLED, &mut query) })?;
