@@ -10,7 +10,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use selectors_conformance::{ready_fds, register_ready_pairs, socketpair};
 use selectors_devpoll::{DevpollSelector, Error, Selector, EVENT_READ, EVENT_WRITE};
@@ -45,6 +45,29 @@ fn modify_replaces_the_cached_mask() {
     );
     sel.unregister(fd).unwrap();
     assert_eq!(sel.poller().polled_events(fd).unwrap(), None);
+}
+
+/// A modify that narrows the events stops the driver watching the ones
+/// dropped: a select on a socket that is writable, but registered for READ
+/// only since the modify, waits its full timeout. (Were WRITE still cached,
+/// DP_POLL would return at once, with nothing left once masked.)
+#[test]
+fn a_narrowing_modify_stops_watching_the_dropped_events() {
+    let _serial = serial();
+    let mut sel = DevpollSelector::new().unwrap();
+    let (a, _b) = socketpair();
+    let fd = a.as_raw_fd();
+    sel.register(fd, EVENT_READ | EVENT_WRITE, ()).unwrap();
+    assert_eq!(
+        ready_fds(&mut sel, Some(Duration::ZERO)),
+        [(fd, EVENT_WRITE)]
+    );
+    sel.modify(fd, EVENT_READ, ()).unwrap();
+    let timeout = Duration::from_millis(100);
+    let start = Instant::now();
+    assert_eq!(ready_fds(&mut sel, Some(timeout)), []);
+    let waited = start.elapsed();
+    assert!(waited >= timeout, "returned after {waited:?}");
 }
 
 /// A closed descriptor is refused before anything is written, so the driver
