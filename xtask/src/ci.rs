@@ -24,6 +24,7 @@ pub fn main() -> Result<(), String> {
     msrv::main()?;
     publish::ci_stage()?;
     cross::ci_stages()?;
+    crate::devpoll::ci_stage()?;
     windows::ci_stage()?;
     reliability::ci_stages()?;
     println!("\nxtask ci: all stages passed");

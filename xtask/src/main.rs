@@ -7,6 +7,7 @@ mod bench;
 mod ci;
 mod cmd;
 mod cross;
+mod devpoll;
 mod msrv;
 mod publish;
 mod reliability;
@@ -20,8 +21,8 @@ cargo xtask <task>
 
 Tasks:
   ci        everything CI runs: fmt, clippy, tests, docs, msrv, publish dry run,
-            cross-target checks, libkqueue, windows, sanitizers (this is what
-            .ci/run runs)
+            cross-target checks, libkqueue, devpoll, windows, sanitizers (this
+            is what .ci/run runs)
   msrv      check the libraries, the facade's examples and the echo server with
             the workspace's rust-version (installed if missing), for the host
             and for Windows
@@ -31,6 +32,8 @@ Tasks:
   bench     side-by-side benchmarks (see `cargo xtask bench --help`)
   soak      the property tests with 100x the cases
   sanitize  the tests under AddressSanitizer (nightly)
+  devpoll   DevpollSelector's tests, and the cross-backend ones with it as
+            DefaultSelector, on Linux, on an emulation of the /dev/poll driver
   windows   the Windows tests (x86_64-pc-windows-gnu) under Wine, on Linux
   help      this text
 ";
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         "bench" => bench::main(rest),
         "soak" => reliability::soak(rest),
         "sanitize" => reliability::sanitize(rest),
+        "devpoll" => no_args(task, rest).and_then(|()| devpoll::ci_stage()),
         "windows" => no_args(task, rest).and_then(|()| windows::ci_stage()),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
