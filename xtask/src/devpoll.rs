@@ -6,7 +6,10 @@
 //! Everything builds with `--cfg selectors_devpoll_emulation` in
 //! `RUSTFLAGS`, into `target/devpoll`: the devpoll crate then builds for
 //! Linux with illumos's ABI, and the facade's `DefaultSelector` is
-//! `DevpollSelector`.
+//! `DevpollSelector`. The `RUSTFLAGS` of the environment are kept, but for
+//! `--cfg selectors_force_poll` and `--cfg selectors_force_select` (the CI
+//! jobs that force the portable backends set them), which would take
+//! `DefaultSelector` away from devpoll.
 //!
 //! 1. Builds the emulation, `libdevpoll_emulation.so`.
 //! 2. Lints what the cfg changes (`clippy --all-targets -D warnings`): the
@@ -83,9 +86,7 @@ pub fn ci_stage() -> Result<(), String> {
 /// Builds, lints and tests; returns the summary lines.
 fn stage() -> Result<Vec<String>, String> {
     let dir = target_dir().join("devpoll");
-    let mut rustflags = env::var("RUSTFLAGS").unwrap_or_default();
-    rustflags.push_str(" --cfg selectors_devpoll_emulation");
-    let rustflags = rustflags.trim().to_string();
+    let rustflags = rustflags(&env::var("RUSTFLAGS").unwrap_or_default());
     let cargo_with = |args: &[&str]| {
         let mut cmd = cargo();
         cmd.env("RUSTFLAGS", &rustflags)
@@ -161,6 +162,23 @@ fn stage() -> Result<Vec<String>, String> {
             cross_parts.join(", ")
         ),
     ])
+}
+
+/// `RUSTFLAGS` for the stage: `inherited` without the cfgs that force
+/// `DefaultSelector` onto another backend, plus the emulation's cfg.
+fn rustflags(inherited: &str) -> String {
+    const FORCING: [&str; 2] = ["selectors_force_poll", "selectors_force_select"];
+    let mut kept: Vec<&str> = Vec::new();
+    let mut words = inherited.split_whitespace().peekable();
+    while let Some(word) = words.next() {
+        if word == "--cfg" && words.peek().is_some_and(|cfg| FORCING.contains(cfg)) {
+            words.next();
+        } else if !FORCING.iter().any(|cfg| word == format!("--cfg={cfg}")) {
+            kept.push(word);
+        }
+    }
+    kept.extend(["--cfg", "selectors_devpoll_emulation"]);
+    kept.join(" ")
 }
 
 /// The `--config` value that makes `env LD_PRELOAD=<library>` the runner of
@@ -243,6 +261,19 @@ mod tests {
             "test result: FAILED. 5 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out\n",
         );
         assert_eq!((count.passed, count.failed), (42, 1));
+    }
+
+    #[test]
+    fn rustflags_lose_the_forcing_cfgs() {
+        assert_eq!(rustflags(""), "--cfg selectors_devpoll_emulation");
+        assert_eq!(
+            rustflags(" --cfg selectors_force_poll -C debuginfo=1 --cfg=selectors_force_select "),
+            "-C debuginfo=1 --cfg selectors_devpoll_emulation"
+        );
+        assert_eq!(
+            rustflags("--cfg selectors_libkqueue"),
+            "--cfg selectors_libkqueue --cfg selectors_devpoll_emulation"
+        );
     }
 
     #[test]
