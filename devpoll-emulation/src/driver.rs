@@ -521,8 +521,10 @@ impl Set {
                 continue;
             }
             let fd = (key >> 32) as u32 as RawFd;
-            if matches!(st.entries.get(&fd), Some(pdp) if matches!(pdp.head, Head::Linked { key: k, .. } if k == key))
-            {
+            let linked = st.entries.get(&fd).is_some_and(
+                |pdp| matches!(pdp.head, Head::Linked { key: linked, .. } if linked == key),
+            );
+            if linked {
                 st.marked.insert(fd);
             }
         }
@@ -698,9 +700,9 @@ impl Set {
 
     /// The number `fd`, linked with `key`, was closed: if that was the last
     /// descriptor of its file, the file's teardown wakes its pollhead with
-    /// `POLLERR` and unlinks it (sockfs's `sonode_fini`, STREAMS'
-    /// `strclose` for pipes; `pollhead_clean`, PL 2600-2660), which marks the number: from
-    /// then on DP_POLL reports it `POLLNVAL`.
+    /// `POLLERR` and unlinks it (sockfs's `sonode_fini`, sockcommon.c 642;
+    /// STREAMS' `strclose`, for pipes too, streamio.c 799; PL 2606-2610),
+    /// which marks the number: from then on DP_POLL reports it `POLLNVAL`.
     pub fn closed(&self, fd: RawFd, key: u64) {
         if file::still_linked(self.epfd, fd, key) {
             return;

@@ -174,7 +174,7 @@ pub unsafe extern "C" fn write(
     unsafe { sys::real_write()(fd, buf, count) }
 }
 
-/// `pwrite(2)`: as [`write`] on an emulated instance (the driver ignores
+/// `pwrite(2)`: as [`write()`] on an emulated instance (the driver ignores
 /// the offset, D 800-806).
 ///
 /// # Safety
