@@ -176,6 +176,12 @@ pub fn still_linked(epfd: RawFd, fd: RawFd, key: u64) -> bool {
         return false;
     }
     let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{epfd}")).unwrap_or_default();
+    fdinfo_lists(&info, fd, key)
+}
+
+/// Whether an epoll instance's `fdinfo` lists an item for number `fd` with
+/// the key `key`: a line `tfd: <fd> events: <hex> data: <hex key> …`.
+fn fdinfo_lists(info: &str, fd: RawFd, key: u64) -> bool {
     info.lines().any(|line| {
         let mut words = line.split_whitespace();
         let tfd = (words.next() == Some("tfd:"))
@@ -185,4 +191,22 @@ pub fn still_linked(epfd: RawFd, fd: RawFd, key: u64) -> bool {
         tfd.and_then(|t| t.parse::<RawFd>().ok()) == Some(fd)
             && data.and_then(|d| u64::from_str_radix(d, 16).ok()) == Some(key)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fdinfo_items_are_found_by_number_and_key() {
+        // The format of Linux 6.
+        let info = "pos:\t0\nflags:\t02000002\nmnt_id:\t17\nino:\t1038\n\
+            tfd:        4 events: 80000019 data:                4  pos:0 ino:c6b5fc sdev:9\n\
+            tfd:       12 events: 80002005 data:        c0000002a  pos:0 ino:c6b5fd sdev:9\n";
+        assert!(fdinfo_lists(info, 4, 4));
+        assert!(fdinfo_lists(info, 12, 0xc_0000_002a));
+        assert!(!fdinfo_lists(info, 12, 0x2a), "another key");
+        assert!(!fdinfo_lists(info, 5, 4), "another number");
+        assert!(!fdinfo_lists("", 4, 4));
+    }
 }
