@@ -15,6 +15,16 @@
 //! `close`, `dup2` and `dup3` (which it watches, and passes on); every
 //! other call goes to the C library unchanged.
 //!
+//! By hand, from the workspace root (x86_64; `DEVPOLL_EMULATION=solaris`
+//! in the environment emulates Oracle Solaris instead):
+//!
+//! ```sh
+//! export RUSTFLAGS='--cfg selectors_devpoll_emulation' CARGO_TARGET_DIR=target/devpoll
+//! cargo build -p devpoll-emulation
+//! cargo test -p selectors-devpoll --config \
+//!   "target.x86_64-unknown-linux-gnu.runner = ['env', 'LD_PRELOAD=$PWD/target/devpoll/debug/libdevpoll_emulation.so']"
+//! ```
+//!
 //! `open` and `ioctl` are variadic in C, and Rust defines no variadic
 //! function on stable: they are defined here with their optional argument
 //! as a fixed third one (`mode`, `arg`). On x86_64 and aarch64 Linux, the
