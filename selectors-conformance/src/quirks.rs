@@ -52,6 +52,10 @@ pub struct Quirks {
     /// an epoll instance of its own: `/proc` shows one watch per
     /// registered descriptor there, plus one of the emulation's.
     pub devpoll_emulation: bool,
+    /// Its own descriptor, polled, shows `POLLERR` whatever its set holds
+    /// (/dev/poll: the driver's `dppoll` answers so), where epoll's and
+    /// kqueue's show the set's readiness.
+    pub descriptor_polls_as_error: bool,
 }
 
 /// libkqueue's `MAX_KEVENT`: the most entries one `kevent()` call reports.
@@ -64,6 +68,7 @@ impl Quirks {
         fd_limit: None,
         libkqueue: false,
         devpoll_emulation: false,
+        descriptor_polls_as_error: false,
     };
 
     /// epoll(7): refuses regular files.
@@ -84,6 +89,7 @@ impl Quirks {
     pub const DEVPOLL: Quirks = Quirks {
         kind: Kind::Devpoll,
         devpoll_emulation: cfg!(devpoll_emulation),
+        descriptor_polls_as_error: true,
         ..Quirks::PORTABLE
     };
 

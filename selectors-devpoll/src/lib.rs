@@ -33,12 +33,15 @@
 //!   `unregister` removes it; a new file at the number is adopted silently.
 //!   Unregister before closing, as Python requires.
 //! - `/dev/poll` is opened close-on-exec; its descriptor is Python's
-//!   `fileno()` (`AsFd`, `AsRawFd`). Like every `/dev/poll` instance, it
-//!   belongs to the first process that uses it after it is opened (writes to
-//!   it or polls it; on Oracle Solaris, the process that opens it): any
-//!   other process gets `EACCES`. A selector writes nothing before its first
-//!   `register`, `select` or `waker`, so a child forked before that can take
-//!   the selector from its parent.
+//!   `fileno()` (`AsFd`, `AsRawFd`). Polled, it shows `POLLERR` whatever
+//!   the set holds (the driver's answer), so, unlike epoll's and kqueue's,
+//!   it cannot be watched by another selector.
+//! - Like every `/dev/poll` instance, the selector's belongs to the first
+//!   process that uses it after it is opened (writes to it or polls it; on
+//!   Oracle Solaris, the process that opens it): any other process gets
+//!   `EACCES`. A selector writes nothing before its first `register`,
+//!   `select` or `waker`, so a child forked before that can take the
+//!   selector from its parent.
 //! - The `Waker` is a non-blocking pipe, watched for `POLLIN`.
 //!
 //! On every other platform this crate is empty (its platform-independent

@@ -1,5 +1,6 @@
 //! The shared conformance suite, run against `DevpollSelector`.
-// illumos and Solaris: set by the crate's build script.
+// illumos and Solaris, and Linux on the emulation of the driver: set by
+// the crate's build script.
 #![cfg(selectors_devpoll)]
 
 use selectors_devpoll::{DevpollSelector, FileObject, Result};

@@ -170,6 +170,56 @@ fn select_works_with_more_than_half_of_a_non_power_of_two_limit_registered() {
     assert_eq!(ready_fds(&mut sel, Some(Duration::ZERO)), expected);
 }
 
+/// The selector's own descriptor, polled, shows `POLLERR` and nothing else,
+/// whatever its set holds, before `close` and after: the driver's answer
+/// for a `/dev/poll` descriptor (devpoll.c, `dppoll`). So, unlike epoll's
+/// and kqueue's, it cannot be watched by another selector.
+#[test]
+fn the_selectors_descriptor_polls_as_an_error() {
+    let _serial = serial();
+    let polled = |sel: &DevpollSelector| {
+        let mut pollfd = libc::pollfd {
+            fd: sel.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one live `pollfd`; a zero timeout never blocks.
+        let n = unsafe { libc::poll(&mut pollfd, 1, 0) };
+        assert_eq!(n, 1, "{}", std::io::Error::last_os_error());
+        pollfd.revents
+    };
+    let mut sel = DevpollSelector::new().unwrap();
+    assert_eq!(polled(&sel), libc::POLLERR, "empty");
+    let (a, b) = socketpair();
+    sel.register(a.as_raw_fd(), EVENT_READ, ()).unwrap();
+    assert_eq!(polled(&sel), libc::POLLERR, "nothing ready");
+    std::io::Write::write_all(&mut &b, b"x").unwrap();
+    assert_eq!(polled(&sel), libc::POLLERR, "a key ready");
+    sel.close().unwrap();
+    assert_eq!(polled(&sel), libc::POLLERR, "closed");
+}
+
+/// `close` inside a dispatch handler empties the driver's set, the key
+/// lent to the handler included (what the shared
+/// `test_close_inside_a_handler_quiets_the_kernel_object` cannot see
+/// through a descriptor that polls as an error).
+#[test]
+fn close_inside_a_handler_empties_the_set() {
+    let _serial = serial();
+    let mut sel = DevpollSelector::new().unwrap();
+    let (a, b) = socketpair();
+    let (c, _d) = socketpair();
+    std::io::Write::write_all(&mut &b, b"x").unwrap();
+    sel.register(a.as_raw_fd(), EVENT_READ, ()).unwrap();
+    sel.register(c.as_raw_fd(), EVENT_WRITE, ()).unwrap();
+    let _waker = sel.waker().unwrap();
+    sel.dispatch(Some(Duration::from_secs(5)), |sel, _, _| Ok(sel.close()?))
+        .unwrap();
+    for fd in [a.as_raw_fd(), c.as_raw_fd()] {
+        assert_eq!(sel.poller().polled_events(fd).unwrap(), None, "fd {fd}");
+    }
+}
+
 /// Runs `f` in a forked child; its result is the child's exit status.
 fn in_child(f: impl FnOnce() -> i32) -> i32 {
     // SAFETY: the child runs `f` and leaves with `_exit`, running nothing
