@@ -25,9 +25,10 @@
 //!      the emulation as Oracle Solaris (`DEVPOLL_EMULATION=solaris`: a
 //!      `dp_nfds` at the descriptor limit is `EINVAL`, the opener owns a
 //!      set);
-//!    - the cross-backend tests: `differential`, `bad_input`, `scale` and
-//!      `signals_and_time` for devpoll and for `DefaultSelector` (plain
-//!      and boxed; the other backends' ran in `cargo test --workspace`),
+//!    - the cross-backend tests: `differential`, `bad_input`, `scale`,
+//!      `signals_and_time` and `signal_routes` for devpoll and for
+//!      `DefaultSelector` (plain and boxed; the other backends' ran in
+//!      `cargo test --workspace`),
 //!      `default_selector` (the conformance suite through the facade), and
 //!      the echo server's tests, whose server runs on `DefaultSelector`.
 //!      The differential tests run their default count of programs (2,000
@@ -53,7 +54,13 @@ const FLAVOUR: &str = "DEVPOLL_EMULATION";
 
 /// The cross-backend tests that instantiate a test per backend, and the
 /// instances this stage runs (the filters select them).
-const PER_BACKEND: &[&str] = &["differential", "bad_input", "scale", "signals_and_time"];
+const PER_BACKEND: &[&str] = &[
+    "differential",
+    "bad_input",
+    "scale",
+    "signals_and_time",
+    "signal_routes",
+];
 const INSTANCES: &[&str] = &["devpoll::", "default_selector::", "boxed_dyn::"];
 
 /// `cargo xtask devpoll`, and the devpoll stage of `ci`.
