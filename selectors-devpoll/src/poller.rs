@@ -20,6 +20,10 @@ pub struct Devpoll {
     results: EventBuffer<libc::pollfd>,
     /// The waker's pipe, registered for `POLLIN`.
     wake: WakeSlot,
+    /// The soft `RLIMIT_NOFILE` as last read (at creation, and again when
+    /// `DP_POLL` refuses a `dp_nfds` because the program lowered it since),
+    /// which `dp_nfds` stays below: read once, not at every select.
+    fd_limit: libc::rlim_t,
 }
 
 const EMPTY: libc::pollfd = libc::pollfd {
@@ -29,6 +33,20 @@ const EMPTY: libc::pollfd = libc::pollfd {
 };
 
 impl Devpoll {
+    /// One `DP_POLL` into the result buffer, with `dp_nfds` below the
+    /// descriptor limit (see `poll_room`); how many entries it filled.
+    #[inline]
+    fn poll(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        let room = crate::poll_room(self.results.len(), self.fd_limit);
+        let mut dvpoll = Dvpoll::new(self.results.as_mut_ptr(), room, to_millis(timeout));
+        // SAFETY: `dpfd` is open; `dvpoll` is a valid `struct dvpoll` alive
+        // for the call, whose `dp_fds` points to at least `dp_nfds` writable
+        // `pollfd`s (the driver writes at most that many).
+        let n = cvt(unsafe { libc::ioctl(self.dpfd.as_raw_fd(), DP_POLL, &mut dvpoll) })?;
+        // Non-negative after `cvt`, and at most `dp_nfds`.
+        Ok(n as usize)
+    }
+
     /// Writes `entries` to `/dev/poll`, which applies them in order. On
     /// error, the entries before the one that failed may have been applied:
     /// the caller undoes them.
@@ -105,6 +123,7 @@ impl Poller for Devpoll {
             dpfd: unsafe { OwnedFd::from_raw_fd(fd) },
             results: EventBuffer::new(EMPTY),
             wake: WakeSlot::default(),
+            fd_limit: soft_fd_limit()?,
         })
     }
 
@@ -141,23 +160,34 @@ impl Poller for Devpoll {
 
     #[inline]
     fn wait(&mut self, ready: &mut ReadyList, timeout: Option<Duration>) -> io::Result<()> {
-        // The limit now (a program may lower it at any time): one cheap
-        // system call next to DP_POLL.
-        let room = crate::poll_room(self.results.len(), soft_fd_limit()?);
-        let mut dvpoll = Dvpoll::new(self.results.as_mut_ptr(), room, to_millis(timeout));
-        // SAFETY: `dpfd` is open; `dvpoll` is a valid `struct dvpoll` alive
-        // for the call, whose `dp_fds` points to at least `dp_nfds` writable
-        // `pollfd`s (the driver writes at most that many).
-        let n = cvt(unsafe { libc::ioctl(self.dpfd.as_raw_fd(), DP_POLL, &mut dvpoll) })?;
-        // Non-negative after `cvt`, and at most `dp_nfds`.
-        if crate::collect(&self.results[..n as usize], self.wake.fd(), ready) {
+        let n = match self.poll(timeout) {
+            // Oracle Solaris refuses a `dp_nfds` at or above the limit, which
+            // the program may have lowered since it was read: read it again,
+            // and try once more if it changed (illumos clamps instead).
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+                let limit = soft_fd_limit()?;
+                if limit == self.fd_limit {
+                    return Err(err);
+                }
+                self.fd_limit = limit;
+                self.poll(timeout)?
+            }
+            result => result?,
+        };
+        if crate::collect(&self.results[..n], self.wake.fd(), ready) {
             self.wake.fire();
         }
         Ok(())
     }
 
     fn close(&mut self) {
-        // Every registration was unregistered; only the waker may be left.
+        // Every registration was unregistered; the waker's pipe goes too, so
+        // that after `close` the set is empty.
+        if let Some(fd) = self.wake.fd() {
+            let _ = self.write(&crate::remove_entry(fd));
+            self.results.remove(1);
+        }
+        self.wake = WakeSlot::default();
         self.results.reset();
     }
 
