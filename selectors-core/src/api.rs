@@ -7,7 +7,7 @@ pub use crate::error::{Error, RegisterError, Result};
 pub use crate::events::{Events, EVENT_READ, EVENT_WRITE};
 pub use crate::key::{Fd, FileObject, KeyMut, LentKey, SelectorKey};
 pub use crate::map::{Iter, SelectorMap};
-pub use crate::selector::{Ready, Selector};
+pub use crate::selector::{InterruptCheck, Ready, Selector};
 pub use crate::selector_impl::SelectorImpl;
 pub use crate::sys::RawFd;
 pub use crate::waker::Waker;
