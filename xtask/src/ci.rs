@@ -4,7 +4,7 @@
 //! cannot run prints `SKIPPED (reason)` and passes.
 
 use crate::cmd::{cargo, run};
-use crate::{cross, msrv, publish, reliability, windows};
+use crate::{cross, msrv, publish, python, reliability, windows};
 
 /// Runs every stage (the task takes no arguments).
 pub fn main() -> Result<(), String> {
@@ -26,6 +26,7 @@ pub fn main() -> Result<(), String> {
     cross::ci_stages()?;
     windows::ci_stage()?;
     reliability::ci_stages()?;
+    python::ci_stage()?;
     println!("\nxtask ci: all stages passed");
     Ok(())
 }

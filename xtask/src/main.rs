@@ -9,6 +9,7 @@ mod cmd;
 mod cross;
 mod msrv;
 mod publish;
+mod python;
 mod reliability;
 mod windows;
 
@@ -20,8 +21,8 @@ cargo xtask <task>
 
 Tasks:
   ci        everything CI runs: fmt, clippy, tests, docs, msrv, publish dry run,
-            cross-target checks, libkqueue, windows, sanitizers (this is what
-            .ci/run runs)
+            cross-target checks, libkqueue, windows, sanitizers, the Python
+            module (this is what .ci/run runs)
   msrv      check the libraries, the facade's examples and the echo server with
             the workspace's rust-version (installed if missing), for the host
             and for Windows
@@ -31,6 +32,8 @@ Tasks:
   bench     side-by-side benchmarks (see `cargo xtask bench --help`)
   soak      the property tests with 100x the cases
   sanitize  the tests under AddressSanitizer (nightly)
+  python    the Python module's wheel against CPython's own test suites
+            (`--bench`: its benchmark)
   windows   the Windows tests (x86_64-pc-windows-gnu) under Wine, on Linux
   help      this text
 ";
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         "bench" => bench::main(rest),
         "soak" => reliability::soak(rest),
         "sanitize" => reliability::sanitize(rest),
+        "python" => python::main(rest),
         "windows" => no_args(task, rest).and_then(|()| windows::ci_stage()),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
