@@ -6,10 +6,10 @@
 //! ABC, and the classes `SelectSelector`, `PollSelector`, `EpollSelector`
 //! (Linux), `KqueueSelector` (kqueue platforms), `DevpollSelector`
 //! (illumos, Solaris) and `DefaultSelector`, each over the facade's selector
-//! of that kind with bare descriptors as file objects: the key data is the
-//! `SelectorKey` handed to Python, built once per registration, so
-//! `select()` allocates nothing per ready event but the `(key, events)`
-//! tuple and the list.
+//! of that kind with bare descriptors as file objects. The key data holds
+//! the `SelectorKey` handed to Python, built once per registration, and the
+//! `(key, events)` pairs `select()` returns, built the first time they are
+//! ready: in steady state `select()` allocates its list and nothing else.
 //!
 //! `select()` waits with the GIL released; a signal that interrupts the
 //! wait runs Python's signal handlers through the selector's interrupt check

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::gc::PyVisit;
@@ -17,9 +17,44 @@ use selectors::{Error, Events, RawFd, Selector};
 use crate::convert::{self, core_error, not_registered};
 use crate::mapping::SelectorMapping;
 
-/// A selector of any backend whose key data is the `SelectorKey` handed to
-/// Python.
-type Inner = Box<dyn Selector<RawFd, Py<PyTuple>> + Send + Sync>;
+/// A selector of any backend, with an [`Entry`] as each key's data.
+type Inner = Box<dyn Selector<RawFd, Entry> + Send + Sync>;
+
+/// What a selector keeps for each registration: the `SelectorKey` handed to
+/// Python, and the `(key, events)` pairs `select()` hands out, one per ready
+/// mask (READ, WRITE, both), each made the first time it is needed. So a
+/// `select()` in steady state allocates its list, and nothing per ready
+/// file object: a tuple is immutable, and a pair is only ever read.
+pub(crate) struct Entry {
+    key: Py<PyTuple>,
+    pairs: [OnceLock<Py<PyTuple>>; 3],
+}
+
+impl Entry {
+    fn new(key: Py<PyTuple>) -> Self {
+        Entry {
+            key,
+            pairs: Default::default(),
+        }
+    }
+
+    /// The `(key, events)` pair for `events` (not empty), made if need be.
+    fn pair<'a>(&'a self, py: Python<'_>, events: Events) -> PyResult<&'a Py<PyTuple>> {
+        let cell = &self.pairs[usize::from(events.bits()) - 1];
+        if let Some(pair) = cell.get() {
+            return Ok(pair);
+        }
+        let pair = PyTuple::new(
+            py,
+            [
+                self.key.bind(py).clone().into_any(),
+                events.bits().into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        // Set under the selector's lock: no other thread can have set it.
+        Ok(cell.get_or_init(|| pair.unbind()))
+    }
+}
 
 /// An open selector, and the ready list of its `select`, kept for its
 /// capacity.
@@ -99,7 +134,7 @@ impl BaseSelectorImpl {
     /// Wraps a newly opened selector, whose kernel object is `kernel_fd`.
     fn open<S>(opened: selectors::Result<S>, kernel_fd: fn(&S) -> Option<RawFd>) -> PyResult<Self>
     where
-        S: Selector<RawFd, Py<PyTuple>> + Send + Sync + 'static,
+        S: Selector<RawFd, Entry> + Send + Sync + 'static,
     {
         let mut sel = opened.map_err(convert::error)?;
         sel.set_interrupt_check(Some(Box::new(run_signal_handlers)));
@@ -140,7 +175,7 @@ impl BaseSelectorImpl {
         };
         if let Some(state) = self.lock()?.as_ref() {
             for key in state.sel.get_map() {
-                if key.data().bind(py).get_borrowed_item(0)?.is(fileobj) {
+                if key.data().key.bind(py).get_borrowed_item(0)?.is(fileobj) {
                     return Ok(key.fd());
                 }
             }
@@ -154,7 +189,7 @@ impl BaseSelectorImpl {
             .lock()?
             .as_ref()
             .and_then(|state| state.sel.get_map().get(fd))
-            .map(|key| key.data().clone_ref(py)))
+            .map(|key| key.data().key.clone_ref(py)))
     }
 
     /// The registered descriptors, in registration order.
@@ -226,7 +261,10 @@ impl BaseSelectorImpl {
         let registered = {
             let mut state = self.lock()?;
             let state = state.as_mut().ok_or_else(closed)?;
-            state.sel.register(fd, mask, key.clone().unbind()).map(drop)
+            state
+                .sel
+                .register(fd, mask, Entry::new(key.clone().unbind()))
+                .map(drop)
         };
         registered.map_err(|err| core_error(err, fileobj))?;
         Ok(key)
@@ -239,7 +277,7 @@ impl BaseSelectorImpl {
     fn unregister<'py>(&self, fileobj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
         let fd = self.lookup(fileobj)?;
         let removed = match self.lock()?.as_mut() {
-            Some(state) => state.sel.unregister(fd).map(|key| key.into_parts().1),
+            Some(state) => state.sel.unregister(fd).map(|key| key.into_parts().1.key),
             None => Err(Error::NotRegistered(fd)),
         };
         Ok(removed
@@ -266,7 +304,7 @@ impl BaseSelectorImpl {
             let state = self.lock()?;
             let key = state.as_ref().and_then(|state| state.sel.get_map().get(fd));
             let key = key.ok_or_else(|| not_registered(fileobj))?;
-            (key.data().bind(py).clone(), key.events())
+            (key.data().key.bind(py).clone(), key.events())
         };
         let mask = convert::parse_events(events)?;
         let none = py.None().into_bound(py);
@@ -277,7 +315,10 @@ impl BaseSelectorImpl {
         }
         let key = convert::new_key(&old.get_item(0)?, fd, events, data)?;
         let modified = match self.lock()?.as_mut() {
-            Some(state) => state.sel.modify(fd, mask, key.clone().unbind()).map(drop),
+            Some(state) => state
+                .sel
+                .modify(fd, mask, Entry::new(key.clone().unbind()))
+                .map(drop),
             None => Err(Error::NotRegistered(fd)),
         };
         modified.map_err(|err| core_error(err, fileobj))?;
@@ -302,16 +343,24 @@ impl BaseSelectorImpl {
         let State { sel, ready } = state.as_mut().ok_or_else(closed)?;
         py.detach(|| sel.select_into(ready, timeout))
             .map_err(convert::error)?;
-        // The list is made at its final size, of one `(key, events)` tuple
-        // per entry; the key is the registration's own object.
+        // The list is made at its final size, of each registration's own
+        // `(key, events)` pair (made first where it is missing).
         let map = sel.get_map();
+        let entry = |fd| {
+            map.get(fd)
+                .expect("select_into lists registered descriptors")
+                .data()
+        };
+        for &(fd, events) in ready.iter() {
+            entry(fd).pair(py, events)?;
+        }
         PyList::new(
             py,
             ready.iter().map(|&(fd, events)| {
-                let key = map
-                    .get(fd)
-                    .expect("select_into lists registered descriptors");
-                (key.data().bind(py), events.bits())
+                entry(fd).pairs[usize::from(events.bits()) - 1]
+                    .get()
+                    .expect("made above")
+                    .bind(py)
             }),
         )
     }
@@ -365,7 +414,11 @@ impl BaseSelectorImpl {
         // (its caller holds the selector).
         if let Ok(state) = self.state.try_lock() {
             for key in state.iter().flat_map(|state| state.sel.get_map()) {
-                visit.call(key.data())?;
+                let entry = key.data();
+                visit.call(&entry.key)?;
+                for pair in &entry.pairs {
+                    visit.call(pair.get())?;
+                }
             }
         }
         Ok(())
@@ -428,20 +481,20 @@ macro_rules! selector_class {
 selector_class!(
     /// Selector over select(2) (descriptors below FD_SETSIZE).
     SelectSelector,
-    selectors::SelectSelector<RawFd, Py<PyTuple>>
+    selectors::SelectSelector<RawFd, Entry>
 );
 
 selector_class!(
     /// Selector over poll(2).
     PollSelector,
-    selectors::PollSelector<RawFd, Py<PyTuple>>
+    selectors::PollSelector<RawFd, Entry>
 );
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 selector_class!(
     /// Selector over epoll(7).
     EpollSelector,
-    selectors::EpollSelector<RawFd, Py<PyTuple>>,
+    selectors::EpollSelector<RawFd, Entry>,
     fileno
 );
 
@@ -449,7 +502,7 @@ selector_class!(
 selector_class!(
     /// Selector over /dev/poll (illumos, Solaris).
     DevpollSelector,
-    selectors::DevpollSelector<RawFd, Py<PyTuple>>,
+    selectors::DevpollSelector<RawFd, Entry>,
     fileno
 );
 
@@ -457,7 +510,7 @@ selectors_kqueue::cfg_kqueue! {
     selector_class!(
         /// Selector over kqueue(2).
         KqueueSelector,
-        selectors::KqueueSelector<RawFd, Py<PyTuple>>,
+        selectors::KqueueSelector<RawFd, Entry>,
         fileno
     );
 
