@@ -8,7 +8,7 @@ pub use crate::events::{Events, EVENT_READ, EVENT_WRITE};
 pub use crate::key::{Fd, FileObject, SelectorKey};
 pub use crate::map::{Iter, SelectorMap};
 pub use crate::registration::{KeyMut, LentKey, Registration};
-pub use crate::selector::{Ready, Selector};
+pub use crate::selector::{InterruptCheck, Ready, Selector};
 pub use crate::selector_impl::SelectorImpl;
 #[cfg(unix)]
 pub use crate::signals::{PendingSignals, Signal, Signals};

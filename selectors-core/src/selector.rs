@@ -19,6 +19,17 @@ use crate::{
 #[derive(Debug)]
 pub struct Private(());
 
+/// A check that [`Selector::set_interrupt_check`] runs each time a
+/// `select`'s wait is interrupted by a signal: `Ok(())` resumes the wait
+/// with the time left, `Err(e)` ends the `select` with `e`.
+///
+/// It returns the crate's [`Result`], so `?` works on `io::Error`s and
+/// [`Error`]s alike; an error of another kind travels as
+/// [`Error::Os`] around an [`io::Error::other`](std::io::Error::other), and
+/// the caller takes it back out with `get_ref`/`into_inner` and a
+/// downcast. `Send + Sync`, so every selector stays `Send` and `Sync`.
+pub type InterruptCheck = Box<dyn FnMut() -> Result<()> + Send + Sync>;
+
 /// High-level I/O multiplexing: Python's `selectors.SelectorImpl`.
 ///
 /// A selector watches file objects for readiness. Each registration is a
@@ -198,15 +209,17 @@ pub trait Selector<F: FileObject, T> {
     ///
     /// `None` blocks; `Some(Duration::ZERO)` polls; a positive timeout waits
     /// at least that long (rounded up to the backend's precision). A wait
-    /// interrupted by a signal is resumed with the time left (PEP 475). Each
-    /// ready descriptor appears once, with `ready & registered` events.
+    /// interrupted by a signal is resumed with the time left (PEP 475),
+    /// unless the [interrupt check](Selector::set_interrupt_check) ends it.
+    /// Each ready descriptor appears once, with `ready & registered` events.
     ///
     /// In steady state this allocates nothing and makes one system call.
     ///
     /// # Errors
     ///
-    /// [`Closed`](crate::Error::Closed) after [`close`](Selector::close), or
-    /// the kernel's error as [`Os`](crate::Error::Os).
+    /// [`Closed`](crate::Error::Closed) after [`close`](Selector::close), the
+    /// kernel's error as [`Os`](crate::Error::Os), or the error of the
+    /// [interrupt check](Selector::set_interrupt_check).
     fn select(&mut self, timeout: Option<Duration>) -> Result<Ready<'_, F, T>>;
 
     /// As [`select`](Selector::select), but writes `(fd, ready events)` into
@@ -235,6 +248,88 @@ pub trait Selector<F: FileObject, T> {
         ready: &mut Vec<(RawFd, Events)>,
         timeout: Option<Duration>,
     ) -> Result<usize>;
+
+    /// Sets the check that runs each time a wait of
+    /// [`select`](Selector::select) (or [`select_into`](Selector::select_into),
+    /// or [`dispatch`](Selector::dispatch)) is interrupted by a signal, and
+    /// returns the check it replaces; `None` removes it.
+    ///
+    /// Without a check, an interrupted wait is resumed with the time left
+    /// (PEP 475), so a signal alone never ends a `select`. With one, the
+    /// check runs first, on the selecting thread, after the signal handler
+    /// has returned (so it is not restricted to async-signal-safe code):
+    /// `Ok(())` resumes the wait with the time left, and `Err(e)` ends the
+    /// `select` at once with `e` and an empty ready list; the selector is
+    /// unchanged and can select again. It runs once per interruption, and
+    /// never otherwise: a select that is not interrupted costs nothing more.
+    ///
+    /// This is how a program with a signal flag of its own (set by a
+    /// handler) stops a blocking `select` on Ctrl-C or `SIGTERM`, and how
+    /// an embedding runtime runs its own signal handling while a `select`
+    /// waits (the `selectors_rs` Python module runs Python's signal
+    /// handlers there, as CPython's `select` module does). A signal
+    /// interrupts the wait only if it is delivered to the selecting thread
+    /// while it waits, and its handler was installed without `SA_RESTART`
+    /// where the system restarts waits (Linux never restarts `epoll_wait`,
+    /// `poll` or `select`, whatever the flag); a signal that lands just
+    /// before the wait begins does not interrupt it, so a handler that must
+    /// always end the wait should also wake the selector with a
+    /// [`Waker`](crate::Waker). Windows has no such signals: the check
+    /// never runs there.
+    ///
+    /// # Examples
+    ///
+    /// A `SIGINT` handler sets a flag; the check turns it into an error, so
+    /// a blocking `select` returns promptly on Ctrl-C instead of resuming
+    /// (here the program signals itself).
+    ///
+    /// ```
+    /// # #[cfg(unix)] { // Unix signals
+    /// use std::io;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::time::{Duration, Instant};
+    /// use selectors_core::{Error, Selector};
+    /// use selectors_poll::PollSelector;
+    ///
+    /// static STOP: AtomicBool = AtomicBool::new(false);
+    /// extern "C" fn on_sigint(_: libc::c_int) {
+    ///     STOP.store(true, Ordering::SeqCst); // async-signal-safe
+    /// }
+    /// // SAFETY: a zeroed `sigaction` is valid; the handler only stores to
+    /// // an atomic; no SA_RESTART, so the signal interrupts the wait.
+    /// unsafe {
+    ///     let mut action: libc::sigaction = std::mem::zeroed();
+    ///     action.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    ///     assert_eq!(libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut()), 0);
+    /// }
+    ///
+    /// let mut sel = PollSelector::<std::os::fd::RawFd, ()>::new()?;
+    /// let previous = sel.set_interrupt_check(Some(Box::new(|| {
+    ///     if STOP.load(Ordering::SeqCst) {
+    ///         Err(io::Error::new(io::ErrorKind::Interrupted, "stopped by SIGINT").into())
+    ///     } else {
+    ///         Ok(()) // another signal: keep waiting
+    ///     }
+    /// })));
+    /// assert!(previous.is_none());
+    ///
+    /// // SAFETY: `pthread_self` is always safe; the target is this thread,
+    /// // alive for the call, and the main thread is the one that selects.
+    /// let me = unsafe { libc::pthread_self() } as usize;
+    /// let ctrl_c = std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_millis(100));
+    ///     // SAFETY: the selecting thread waits for this one before it ends.
+    ///     assert_eq!(unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGINT) }, 0);
+    /// });
+    /// let start = Instant::now();
+    /// let err = sel.select(Some(Duration::from_secs(30))).unwrap_err();
+    /// ctrl_c.join().unwrap();
+    /// assert!(matches!(&err, Error::Os(e) if e.to_string() == "stopped by SIGINT"));
+    /// assert!(start.elapsed() < Duration::from_secs(10));
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    fn set_interrupt_check(&mut self, check: Option<InterruptCheck>) -> Option<InterruptCheck>;
 
     /// Closes the selector (Python's `close`): every registration is dropped
     /// (an owned file object is closed with it) and every later call fails
@@ -670,6 +765,12 @@ macro_rules! forward_selector {
                 timeout: Option<Duration>,
             ) -> Result<usize> {
                 (**self).select_into(ready, timeout)
+            }
+            fn set_interrupt_check(
+                &mut self,
+                check: Option<InterruptCheck>,
+            ) -> Option<InterruptCheck> {
+                (**self).set_interrupt_check(check)
             }
             fn close(&mut self) -> Result<()> {
                 (**self).close()

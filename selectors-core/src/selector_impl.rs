@@ -20,8 +20,8 @@ use crate::selector::Private;
 use crate::sys;
 use crate::timeout::Deadline;
 use crate::{
-    Error, Events, FileObject, KeyMut, LentKey, RawFd, Ready, RegisterError, Result, Selector,
-    SelectorKey, SelectorMap, Waker,
+    Error, Events, FileObject, InterruptCheck, KeyMut, LentKey, RawFd, Ready, RegisterError,
+    Result, Selector, SelectorKey, SelectorMap, Waker,
 };
 
 /// A [`Selector`] over the kernel interface `P`; every backend's selector is
@@ -49,6 +49,8 @@ pub struct SelectorImpl<P, F = RawFd, T = ()> {
     waker: Option<Waker>,
     /// The poller's own wake-up descriptor, which users cannot register.
     waker_fd: Option<RawFd>,
+    /// Run on every interrupted wait ([`Selector::set_interrupt_check`]).
+    interrupt_check: Option<InterruptCheck>,
     _marker: PhantomData<fn(F) -> F>,
 }
 
@@ -71,6 +73,7 @@ impl<P: Poller, F, T> SelectorImpl<P, F, T> {
             closed: false,
             waker: None,
             waker_fd: None,
+            interrupt_check: None,
             _marker: PhantomData,
         })
     }
@@ -166,15 +169,17 @@ impl<P: Poller, F, T> SelectorImpl<P, F, T> {
 }
 
 /// Waits with the PEP 475 policy: a wait interrupted by a signal, or ended
-/// early with nothing ready, is resumed with the time left; then, if `mask`,
-/// the ready list is masked by the registered events (unless the poller did
-/// it). Returns whether a wake-up was consumed.
+/// early with nothing ready, is resumed with the time left (after `check`,
+/// if there is one, allowed it); then, if `mask`, the ready list is masked
+/// by the registered events (unless the poller did it). Returns whether a
+/// wake-up was consumed.
 fn wait_into<P: Poller, F, T>(
     poller: &mut P,
     map: &SelectorMap<F, T>,
     ready: &mut Vec<(RawFd, Events)>,
     timeout: Option<Duration>,
     mask: bool,
+    check: &mut Option<InterruptCheck>,
 ) -> Result<bool> {
     let deadline = Deadline::new(timeout);
     let mut next = timeout;
@@ -186,7 +191,14 @@ fn wait_into<P: Poller, F, T>(
         match result {
             Ok(()) if woken || !ready.is_empty() || !deadline.may_wait_again() => break,
             Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                if let Some(check) = check {
+                    if let Err(err) = check() {
+                        ready.clear();
+                        return Err(err);
+                    }
+                }
+            }
             Err(err) => {
                 ready.clear();
                 return Err(err.into());
@@ -264,7 +276,14 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for SelectorImpl<P, F, T> {
     fn select(&mut self, timeout: Option<Duration>) -> Result<Ready<'_, F, T>> {
         self.ensure_open()?;
         self.woken = false;
-        self.woken = wait_into(&mut self.poller, &self.map, &mut self.ready, timeout, false)?;
+        self.woken = wait_into(
+            &mut self.poller,
+            &self.map,
+            &mut self.ready,
+            timeout,
+            false,
+            &mut self.interrupt_check,
+        )?;
         Ok(Ready::new(&self.map, &self.ready, self.woken))
     }
 
@@ -277,8 +296,19 @@ impl<P: Poller, F: FileObject, T> Selector<F, T> for SelectorImpl<P, F, T> {
         ready.clear();
         self.ensure_open()?;
         self.woken = false;
-        self.woken = wait_into(&mut self.poller, &self.map, ready, timeout, true)?;
+        self.woken = wait_into(
+            &mut self.poller,
+            &self.map,
+            ready,
+            timeout,
+            true,
+            &mut self.interrupt_check,
+        )?;
         Ok(ready.len())
+    }
+
+    fn set_interrupt_check(&mut self, check: Option<InterruptCheck>) -> Option<InterruptCheck> {
+        std::mem::replace(&mut self.interrupt_check, check)
     }
 
     fn close(&mut self) -> Result<()> {

@@ -4,7 +4,7 @@
 //! cannot run prints `SKIPPED (reason)` and passes.
 
 use crate::cmd::{cargo, run};
-use crate::{cross, msrv, publish, reliability, windows};
+use crate::{cross, devpoll, msrv, publish, python, reliability, windows};
 
 /// Runs every stage (the task takes no arguments).
 pub fn main() -> Result<(), String> {
@@ -24,9 +24,10 @@ pub fn main() -> Result<(), String> {
     msrv::main()?;
     publish::ci_stage()?;
     cross::ci_stages()?;
-    crate::devpoll::ci_stage()?;
+    devpoll::ci_stage()?;
     windows::ci_stage()?;
     reliability::ci_stages()?;
+    python::ci_stage()?;
     println!("\nxtask ci: all stages passed");
     Ok(())
 }

@@ -10,6 +10,7 @@ mod cross;
 mod devpoll;
 mod msrv;
 mod publish;
+mod python;
 mod reliability;
 mod windows;
 
@@ -21,8 +22,8 @@ cargo xtask <task>
 
 Tasks:
   ci        everything CI runs: fmt, clippy, tests, docs, msrv, publish dry run,
-            cross-target checks, libkqueue, devpoll, windows, sanitizers (this
-            is what .ci/run runs)
+            cross-target checks, libkqueue, devpoll, windows, sanitizers, the
+            Python module (this is what .ci/run runs)
   msrv      check the libraries, the facade's examples and the echo server with
             the workspace's rust-version (installed if missing), for the host
             and for Windows
@@ -34,6 +35,8 @@ Tasks:
   sanitize  the tests under AddressSanitizer (nightly)
   devpoll   DevpollSelector's tests, and the cross-backend ones with it as
             DefaultSelector, on Linux, on an emulation of the /dev/poll driver
+  python    the Python module's wheel against CPython's own test suites
+            (`--bench`: its benchmark)
   windows   the Windows tests (x86_64-pc-windows-gnu) under Wine, on Linux
   help      this text
 ";
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         "soak" => reliability::soak(rest),
         "sanitize" => reliability::sanitize(rest),
         "devpoll" => no_args(task, rest).and_then(|()| devpoll::ci_stage()),
+        "python" => python::main(rest),
         "windows" => no_args(task, rest).and_then(|()| windows::ci_stage()),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

@@ -8,8 +8,9 @@
 //! `echo_server` binary: the README's first command runs it, and its
 //! manifest claims the same `rust-version`. Cargo.lock holds versions of
 //! their dependencies that build with it. Left out: the benchmark package
-//! (whose peers, mio and polling, make no such promise), xtask, and the
-//! tests. The version the READMEs and the facade's docs state is checked
+//! (whose peers, mio and polling, make no such promise), the Python module
+//! (a wheel, with PyO3's minimum as its own `rust-version`), xtask, and
+//! the tests. The version the READMEs and the facade's docs state is checked
 //! too. A Unix host checks the Windows build as well
 //! (`x86_64-pc-windows-gnu`). Builds go to `target/msrv`.
 
@@ -73,6 +74,8 @@ pub fn main() -> Result<(), String> {
             "xtask",
             "--exclude",
             "selectors-bench",
+            "--exclude",
+            "selectors-python",
         ]);
     run(&mut check)?;
     if cfg!(windows) {
