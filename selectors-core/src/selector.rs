@@ -288,22 +288,19 @@ pub trait Selector<F: FileObject, T> {
     /// use std::io;
     /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use std::time::{Duration, Instant};
-    /// use selectors_core::{Error, Selector};
-    /// use selectors_poll::PollSelector;
+    /// use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    /// use selectors::{DefaultSelector, Error, Selector};
     ///
     /// static STOP: AtomicBool = AtomicBool::new(false);
     /// extern "C" fn on_sigint(_: libc::c_int) {
     ///     STOP.store(true, Ordering::SeqCst); // async-signal-safe
     /// }
-    /// // SAFETY: a zeroed `sigaction` is valid; the handler only stores to
-    /// // an atomic; no SA_RESTART, so the signal interrupts the wait.
-    /// unsafe {
-    ///     let mut action: libc::sigaction = std::mem::zeroed();
-    ///     action.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    ///     assert_eq!(libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut()), 0);
-    /// }
+    /// // No SA_RESTART: the signal interrupts the wait.
+    /// let action = SigAction::new(SigHandler::Handler(on_sigint), SaFlags::empty(), SigSet::empty());
+    /// // SAFETY: the handler only stores to an atomic.
+    /// unsafe { sigaction(Signal::SIGINT, &action) }?;
     ///
-    /// let mut sel = PollSelector::<std::os::fd::RawFd, ()>::new()?;
+    /// let mut sel: DefaultSelector = DefaultSelector::new()?;
     /// let previous = sel.set_interrupt_check(Some(Box::new(|| {
     ///     if STOP.load(Ordering::SeqCst) {
     ///         Err(io::Error::new(io::ErrorKind::Interrupted, "stopped by SIGINT").into())
@@ -313,21 +310,20 @@ pub trait Selector<F: FileObject, T> {
     /// })));
     /// assert!(previous.is_none());
     ///
-    /// // SAFETY: `pthread_self` is always safe; the target is this thread,
-    /// // alive for the call, and the main thread is the one that selects.
-    /// let me = unsafe { libc::pthread_self() } as usize;
+    /// // SAFETY: always safe to call.
+    /// let selecting = unsafe { libc::pthread_self() } as usize;
     /// let ctrl_c = std::thread::spawn(move || {
     ///     std::thread::sleep(Duration::from_millis(100));
-    ///     // SAFETY: the selecting thread waits for this one before it ends.
-    ///     assert_eq!(unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGINT) }, 0);
+    ///     // SAFETY: the selecting thread outlives this one (it joins it).
+    ///     unsafe { libc::pthread_kill(selecting as libc::pthread_t, libc::SIGINT) }
     /// });
     /// let start = Instant::now();
     /// let err = sel.select(Some(Duration::from_secs(30))).unwrap_err();
-    /// ctrl_c.join().unwrap();
+    /// assert_eq!(ctrl_c.join().unwrap(), 0);
     /// assert!(matches!(&err, Error::Os(e) if e.to_string() == "stopped by SIGINT"));
     /// assert!(start.elapsed() < Duration::from_secs(10));
     /// # }
-    /// # Ok::<(), std::io::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     fn set_interrupt_check(&mut self, check: Option<InterruptCheck>) -> Option<InterruptCheck>;
 
