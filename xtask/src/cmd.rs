@@ -142,6 +142,39 @@ pub fn apt_get_install(packages: &[&str]) -> Result<(), String> {
     install().or_else(|_| apt_get(&["update"]).and_then(|()| install()))
 }
 
+/// The sums of libtest's `test result:` lines, as a command's output is
+/// read ([`tee`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TestCount {
+    pub passed: u64,
+    pub failed: u64,
+    pub ignored: u64,
+}
+
+impl TestCount {
+    /// Adds one line of test output, if it is a `test result:` line
+    /// (`test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; …`).
+    pub fn add(&mut self, line: &str) {
+        let Some((_, counts)) = line.split_once("test result:") else {
+            return;
+        };
+        for part in counts.split(';') {
+            // `ok. 3 passed`, ` 0 failed`: a number, then what it counts.
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +216,22 @@ mod tests {
         let mut cmd = Command::new("cargo");
         cmd.env("A", "1").env_remove("B").args(["test", "-p", "x"]);
         assert_eq!(shown(&cmd), "A=1 cargo test -p x");
+    }
+
+    #[test]
+    fn sums_test_result_lines() {
+        let mut count = TestCount::default();
+        for line in [
+            "running 4 tests",
+            "test tests::adds ... ok",
+            "test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; \
+             finished in 0.00s",
+            "test result: \x1b[32mok\x1b[0m. 2 passed; 0 failed; 0 ignored; 0 measured; \
+             0 filtered out; finished in 0.03s\r\n",
+            "test result: FAILED. 5 passed; 2 failed; 3 ignored; 0 measured; 0 filtered out",
+        ] {
+            count.add(line);
+        }
+        assert_eq!((count.passed, count.failed, count.ignored), (10, 2, 4));
     }
 }

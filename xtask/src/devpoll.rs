@@ -43,7 +43,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::cmd::{cargo, run, stdout, target_dir, tee};
+use crate::cmd::{cargo, run, stdout, target_dir, tee, TestCount};
 
 /// The emulation's package, and the shared object it builds.
 const EMULATION: &str = "devpoll-emulation";
@@ -213,7 +213,7 @@ fn runner_config(library: &Path) -> Result<String, String> {
 /// Runs `cmd` (a `cargo test`), and counts the tests that passed; fails if
 /// any test failed, or none ran.
 fn passed(mut cmd: Command) -> Result<u64, String> {
-    let mut count = Count::default();
+    let mut count = TestCount::default();
     tee(&mut cmd, |line| count.add(line))?;
     if count.failed > 0 || count.passed == 0 {
         return Err(format!(
@@ -226,49 +226,9 @@ fn passed(mut cmd: Command) -> Result<u64, String> {
     Ok(count.passed)
 }
 
-/// The sums of libtest's `test result:` lines.
-#[derive(Debug, Default)]
-struct Count {
-    passed: u64,
-    failed: u64,
-}
-
-impl Count {
-    /// Adds one line of test output, if it is a `test result:` line
-    /// (`test result: ok. 3 passed; 0 failed; 1 ignored; …`).
-    fn add(&mut self, line: &str) {
-        let Some((_, counts)) = line.split_once("test result:") else {
-            return;
-        };
-        for part in counts.split(';') {
-            let mut words = part.split_whitespace().rev();
-            let (Some(what), Some(n)) = (words.next(), words.next()) else {
-                continue;
-            };
-            let Ok(n) = n.parse::<u64>() else { continue };
-            match what {
-                "passed" => self.passed += n,
-                "failed" => self.failed += n,
-                _ => {}
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_test_result_lines() {
-        let mut count = Count::default();
-        count.add("test result: ok. 37 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 2.55s\n");
-        count.add("running 37 tests\n");
-        count.add(
-            "test result: FAILED. 5 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out\n",
-        );
-        assert_eq!((count.passed, count.failed), (42, 1));
-    }
 
     #[test]
     fn rustflags_lose_the_forcing_cfgs() {

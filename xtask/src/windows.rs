@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cmd::{
-    apt_get_install, cargo, is_root, project_root, quiet, run, stdout, target_dir, tee,
+    apt_get_install, cargo, is_root, project_root, quiet, run, stdout, target_dir, tee, TestCount,
 };
 
 /// The packages whose tests run under Wine.
@@ -175,7 +175,7 @@ fn test_under_wine(manifest: &Path, packages: &[&str], target_dir: &Path) -> Res
                 .map_err(|e| format!("copying {SHIM_DLL} to {}: {e}", to.display()))?;
         }
     }
-    let mut totals = Totals::default();
+    let mut totals = TestCount::default();
     match tee(&mut cargo_test(), |line| totals.add(line)) {
         Ok(()) => {
             println!(
@@ -214,58 +214,4 @@ fn build_shim(dir: &Path) -> Result<PathBuf, String> {
         .arg(project_root().join(SHIM_SOURCE))
         .arg("-ladvapi32"))?;
     Ok(dll)
-}
-
-/// The sums of libtest's `test result:` lines.
-#[derive(Debug, Default)]
-struct Totals {
-    passed: u64,
-    failed: u64,
-    ignored: u64,
-}
-
-impl Totals {
-    /// Adds one line of test output, if it is a `test result:` line
-    /// (`test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; …`).
-    fn add(&mut self, line: &str) {
-        let Some((_, counts)) = line.split_once("test result:") else {
-            return;
-        };
-        for part in counts.split(';') {
-            // `ok. 3 passed`, ` 0 failed`: a number, then what it counts.
-            let mut words = part.split_whitespace().rev();
-            let (Some(what), Some(n)) = (words.next(), words.next()) else {
-                continue;
-            };
-            let Ok(n) = n.parse::<u64>() else { continue };
-            match what {
-                "passed" => self.passed += n,
-                "failed" => self.failed += n,
-                "ignored" => self.ignored += n,
-                _ => {}
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Totals;
-
-    #[test]
-    fn sums_test_result_lines() {
-        let mut totals = Totals::default();
-        for line in [
-            "running 4 tests",
-            "test tests::adds ... ok",
-            "test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; \
-             finished in 0.00s",
-            "test result: \x1b[32mok\x1b[0m. 2 passed; 0 failed; 0 ignored; 0 measured; \
-             0 filtered out; finished in 0.03s\r\n",
-            "test result: FAILED. 5 passed; 2 failed; 3 ignored; 0 measured; 0 filtered out",
-        ] {
-            totals.add(line);
-        }
-        assert_eq!((totals.passed, totals.failed, totals.ignored), (10, 2, 4));
-    }
 }
