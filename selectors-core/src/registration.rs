@@ -306,11 +306,7 @@ impl<F, T> LentKey<F, T> {
     ///
     /// [`InvalidEvents`](Error::InvalidEvents) for an empty mask.
     pub fn modify_events(&mut self, events: Events) -> Result<()> {
-        if events.is_empty() {
-            return Err(Error::InvalidEvents);
-        }
-        self.pending = Some(events);
-        Ok(())
+        self.split().2.modify_events(events)
     }
 
     /// Changes the events and replaces the data (Python's
@@ -340,7 +336,7 @@ impl<F, T> LentKey<F, T> {
     /// dropped with its file object (closing an owned one: Python's
     /// `close()`) and its data.
     pub fn unregister(&mut self) {
-        self.unregister = true;
+        self.split().2.unregister();
     }
 
     /// `true` once [`unregister`](LentKey::unregister) was called.
