@@ -152,13 +152,17 @@ pub fn test_close_inside_a_handler_quiets_the_kernel_object<S>(
     (&a_peer).write_all(b"x").unwrap();
     sel.register(a.as_raw_fd(), EVENT_READ, ()).unwrap();
     let waker = sel.waker().unwrap();
-    assert!(readable(&sel), "a ready key makes it readable");
-    sel.dispatch(Some(Duration::from_secs(5)), |sel, _, _| Ok(sel.close()?))
-        .unwrap();
     // A /dev/poll descriptor polls as an error whatever its set holds, so it
     // cannot show the set quiet (the devpoll crate's own tests look at the
-    // set through DP_ISPOLLED); every other kernel object must.
+    // set through DP_ISPOLLED). libkqueue deviation: its kqueue descriptor
+    // is the write end of a pipe, which never polls readable. Every other
+    // kernel object shows its set's readiness.
     let always = quirks.descriptor_polls_as_error;
+    if !(always || quirks.libkqueue) {
+        assert!(readable(&sel), "a ready key makes it readable");
+    }
+    sel.dispatch(Some(Duration::from_secs(5)), |sel, _, _| Ok(sel.close()?))
+        .unwrap();
     assert_eq!(readable(&sel), always, "still readable after close");
     assert!(matches!(waker.wake(), Err(Error::Closed)));
     assert_eq!(readable(&sel), always, "readable after a late wake");

@@ -241,7 +241,13 @@ fn libkqueue() -> Result<(), String> {
         reliability.env("LD_LIBRARY_PATH", path);
     }
     reliability.args(["test", "-p", "selectors-conformance"]);
-    for test in ["differential", "bad_input", "scale", "signals_and_time"] {
+    for test in [
+        "differential",
+        "bad_input",
+        "scale",
+        "signals_and_time",
+        "signal_routes",
+    ] {
         reliability.args(["--test", test]);
     }
     match run(&mut clippy)
